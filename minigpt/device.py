@@ -79,6 +79,7 @@ def pick_device(prefer: tuple[str, ...] = GPU_ORDER) -> str:
     errors = {}
     for device in prefer:
         if (error := _probe(device)) is None:
+            os.environ["DEV"] = device  # child processes (the command line tools) use it too
             return device
         errors[device] = error
     if clang_path() is None:
@@ -89,6 +90,7 @@ def pick_device(prefer: tuple[str, ...] = GPU_ORDER) -> str:
         )
     if (error := _probe("CPU")) is not None:
         raise DeviceError(f"the CPU backend failed although clang exists: {error}\n{CLANG_FIX}")
+    os.environ["DEV"] = "CPU"
     return "CPU"
 
 

@@ -55,7 +55,7 @@ def install_clang(run: Runner = _run) -> bool:
 def setup(run: Runner = _run) -> str:
     """Prepare a lesson: in Colab install clang if needed; everywhere pick the device.
 
-    Returns (and prints) one line naming the device, so the learner sees where kernels run.
+    Returns one line naming the device, for the lesson to print, so the learner sees where kernels run.
     """
     if in_colab():
         install_clang(run)
@@ -63,5 +63,4 @@ def setup(run: Runner = _run) -> str:
     line = describe_device()
     if quick():
         line += f"  [short run: {QUICK_ENV}=1]"
-    print(line)
     return line
