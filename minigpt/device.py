@@ -13,7 +13,12 @@ import subprocess
 from tinygrad import Device, Tensor
 from tinygrad.helpers import DEV
 
-GPU_ORDER = ("NV", "CUDA", "AMD", "METAL")  # NV: tinygrad's own NVIDIA driver, CUDA: libcuda + nvrtc
+GPU_ORDER = (
+    "NV",
+    "CUDA",
+    "AMD",
+    "METAL",
+)  # NV: tinygrad's own NVIDIA driver, CUDA: libcuda + nvrtc
 KNOWN_DEVICES = (*GPU_ORDER, "CPU", "CL", "WEBGPU", "QCOM", "DSP", "PYTHON")
 
 CLANG_FIX = (

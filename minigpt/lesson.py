@@ -46,7 +46,9 @@ def install_clang(run: Runner = _run) -> bool:
     if shutil.which("clang") is not None:
         return False
     if os.geteuid() != 0:
-        raise RuntimeError("clang is missing. help: run `sudo apt-get install -y clang`, then retry.")
+        raise RuntimeError(
+            "clang is missing. help: run `sudo apt-get install -y clang`, then retry."
+        )
     run(["apt-get", "update", "-qq"])
     run(["apt-get", "install", "-y", "-qq", "clang"])
     return True

@@ -31,7 +31,9 @@ def key_result(notebook: nbformat.NotebookNode) -> str:
 def run_lesson(path: Path, out_dir: Path, timeout: int) -> tuple[float, str, str]:
     """Execute one notebook into `out_dir`; return (seconds, status, key result)."""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        notebook, timeout=timeout, resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     start = time.perf_counter()
     try:
         client.execute()
@@ -47,7 +49,9 @@ def run_lesson(path: Path, out_dir: Path, timeout: int) -> tuple[float, str, str
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("build"), help="folder for executed notebooks")
+    parser.add_argument(
+        "--out", type=Path, default=Path("build"), help="folder for executed notebooks"
+    )
     parser.add_argument("--only", default="", help="run only lessons whose file name contains this")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed for one cell")
     args = parser.parse_args()

@@ -1,0 +1,78 @@
+"""Device selection: DEV is honoured, unknown names and a missing clang give errors that name the fix."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minigpt.device import DeviceError, clang_path, describe_device, pick_device
+
+
+@pytest.fixture
+def no_dev(monkeypatch):
+    monkeypatch.delenv("DEV", raising=False)
+    monkeypatch.delenv("CC", raising=False)
+
+
+def test_dev_cpu_is_honoured(monkeypatch):
+    monkeypatch.setenv("DEV", "CPU")
+    assert pick_device() == "CPU"
+
+
+def test_unknown_dev_names_the_choices(monkeypatch):
+    monkeypatch.setenv("DEV", "TPU")
+    with pytest.raises(DeviceError, match=r"DEV='TPU' is not a tinygrad device[\s\S]*DEV=CPU"):
+        pick_device()
+
+
+def test_without_gpu_the_cpu_is_chosen(no_dev):
+    assert pick_device(prefer=()) == "CPU"
+    assert os.environ["DEV"] == "CPU"
+
+
+def test_missing_clang_names_clang_and_the_fix(no_dev, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no clang anywhere
+    assert clang_path() is None
+    with pytest.raises(DeviceError, match=r"needs clang[\s\S]*apt-get install -y clang"):
+        pick_device(prefer=())
+
+
+def test_cc_that_is_not_clang_is_rejected(no_dev, monkeypatch):
+    monkeypatch.setenv("CC", sys.executable)
+    with pytest.raises(DeviceError, match="is not clang"):
+        pick_device(prefer=())
+
+
+def test_dev_cpu_without_clang(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEV", "CPU")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CC", raising=False)
+    with pytest.raises(DeviceError, match=r"DEV='CPU' needs clang[\s\S]*xcode-select --install"):
+        pick_device()
+
+
+def test_missing_clang_in_a_fresh_process(tmp_path):
+    """End to end, GPU probes included: a Python whose PATH has no clang fails with the fix."""
+    (tmp_path / "python").symlink_to(sys.executable)
+    env = {k: v for k, v in os.environ.items() if k not in ("DEV", "CC")}
+    env["PATH"] = str(tmp_path)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", "from minigpt import pick_device; pick_device()"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "DeviceError" in result.stderr
+    assert "apt-get install -y clang" in result.stderr
+
+
+def test_describe_device_names_device_version_and_compiler(monkeypatch):
+    monkeypatch.setenv("DEV", "CPU")
+    pick_device()
+    line = describe_device()
+    assert line.startswith("device CPU (clang ")
+    assert "tinygrad 0.14.0" in line
