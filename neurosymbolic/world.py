@@ -1,4 +1,4 @@
-"""The grid world of lessons 8-11: walls, objects to deliver, a goal, noisy looks and slippery moves.
+"""The grid world of lessons 8-11: walls, objects to deliver, a goal, noisy looks, slippery moves.
 
 Cells are ``(row, col)`` tuples that index numpy arrays as ``grid[row, col]``; a map is ``(H, W)``.
 The agent starts on ``start``, may carry one object at a time, and solves the episode when every
@@ -40,7 +40,7 @@ class State(NamedTuple):
 
 @dataclass
 class Episode:
-    """What happened in one run: the visited cells (one more than actions), replans and the outcome."""
+    """One run: the visited cells (one more than the actions), replans and the outcome."""
 
     cells: list[Cell]
     actions: list[str]
@@ -201,7 +201,7 @@ class GridWorld:
         return state
 
     def observe(self, noise: float, rng: np.random.Generator) -> np.ndarray:
-        """A noisy look at the walls: 1.0 on walls, 0.0 on free cells, plus Gaussian noise of std `noise`."""
+        """A noisy look at the walls: 1.0 on walls, 0.0 on free cells, plus N(0, noise**2) noise."""
         if noise < 0:
             raise ValueError(f"noise must be >= 0, got {noise}.\nhelp: e.g. noise=0.5.")
         return (self.walls + noise * rng.standard_normal(self.shape)).astype(np.float32)  # (H, W)
@@ -211,12 +211,12 @@ class GridWorld:
     def from_ascii(cls, text: str, require_solvable: bool = True) -> "GridWorld":
         """Build a world from a picture, one text row a grid row.
 
-        Legend: ``#`` wall, ``.`` free, ``S`` start, ``G`` goal, ``a``-``z`` an object on a free cell.
+        Legend: ``#`` wall, ``.`` free, ``S`` start, ``G`` goal, ``a``-``z`` an object.
         """
         rows = [line.strip() for line in text.strip("\n").splitlines() if line.strip()]
         if not rows or len({len(r) for r in rows}) != 1:
             raise ValueError(
-                f"ASCII map rows must be non-empty and equally long, got lengths {[len(r) for r in rows]}."
+                f"ASCII map rows must be non-empty and equally long, got {[len(r) for r in rows]}."
                 "\nhelp: pad every row to the same width with '#' or '.'."
             )
         walls = np.zeros((len(rows), len(rows[0])), dtype=bool)  # (H, W)
@@ -229,7 +229,8 @@ class GridWorld:
                     found.setdefault(char, []).append((row, col))
                 elif char != ".":
                     raise ValueError(
-                        f"unknown character {char!r} at row {row}, col {col}.\nhelp: legend: {ASCII_LEGEND}."
+                        f"unknown character {char!r} at row {row}, col {col}.\n"
+                        f"help: legend: {ASCII_LEGEND}."
                     )
         for marker in "SG":
             if len(found.get(marker, [])) != 1:
@@ -291,7 +292,8 @@ class GridWorld:
                 objects = {chr(ord("a") + i): cells[2 + i] for i in range(n_objects)}
                 return cls(walls, cells[0], cells[1], objects)
         raise ValueError(
-            f"no connected {H}x{W} map found at wall_density {wall_density}.\nhelp: lower wall_density."
+            f"no connected {H}x{W} map found at wall_density {wall_density}.\n"
+            "help: lower wall_density."
         )
 
 

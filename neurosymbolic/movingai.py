@@ -1,0 +1,148 @@
+"""Moving AI benchmark files (lesson 8): grid maps (``.map``) and their scenarios (``.scen``).
+
+The format is published with the benchmark sets at https://movingai.com/benchmarks/formats.html.
+A ``.map`` file is a four-line header and then H rows of W characters::
+
+    type octile
+    height 4
+    width 5
+    map
+    .....
+    .@@..
+    ...T.
+    .....
+
+``.``, ``G`` and ``S`` are passable; every other character (``@``, ``O``, ``T``, ``W``, ...) blocks.
+A ``.scen`` file starts with ``version 1``, then one tab-separated line per problem: bucket, map
+name, map width, map height, start x, start y, goal x, goal y, optimal length. x is the column and
+y the row, so this module turns them into ``(row, col)`` cells. Optimal lengths assume 8-connected
+moves (diagonals cost sqrt(2)) that never cut a wall corner.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from neurosymbolic.world import Cell
+
+PASSABLE = frozenset(".GS")
+
+
+class Scenario(NamedTuple):
+    """One benchmark problem: start and goal as (row, col), and the published optimal length."""
+
+    start: Cell
+    goal: Cell
+    optimal_length: float
+
+
+def _bad(path: Path, line_no: int, problem: str, fix: str) -> ValueError:
+    return ValueError(f"{path}, line {line_no}: {problem}\nhelp: {fix}")
+
+
+def read_movingai_map(path: str | Path) -> np.ndarray:
+    """Read a ``.map`` file into an ``(H, W)`` bool array, True where the map blocks."""
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    header = [("type", None), ("height", int), ("width", int)]
+    values = {}
+    for line_no, (key, convert) in enumerate(header, start=1):
+        words = lines[line_no - 1].split() if len(lines) >= line_no else []
+        if len(words) != 2 or words[0] != key:
+            raise _bad(
+                path, line_no, f"expected '{key} <value>', got {words!r}.", "see the header format"
+            )
+        try:
+            values[key] = convert(words[1]) if convert else words[1]
+        except ValueError:
+            raise _bad(
+                path, line_no, f"{key} must be an integer, got {words[1]!r}.", "fix the header"
+            ) from None
+    if len(lines) < 4 or lines[3].strip() != "map":
+        raise _bad(path, 4, "expected the line 'map' after the header.", "add a line 'map'")
+    H, W = values["height"], values["width"]
+    rows = lines[4 : 4 + H]
+    if len(rows) != H:
+        raise _bad(
+            path, 4 + len(rows), f"expected {H} map rows, found {len(rows)}.", "check 'height'"
+        )
+    walls = np.zeros((H, W), dtype=bool)  # (H, W)
+    for row, text in enumerate(rows):
+        if len(text) != W:
+            raise _bad(path, 5 + row, f"expected {W} characters, got {len(text)}.", "check 'width'")
+        walls[row] = [char not in PASSABLE for char in text]
+    return walls
+
+
+def read_movingai_scenarios(path: str | Path) -> list[Scenario]:
+    """Read a ``.scen`` file into a list of `Scenario` (start, goal, optimal_length)."""
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    if not lines or lines[0].split() != ["version", "1"]:
+        raise _bad(
+            path, 1, f"expected 'version 1', got {lines[:1]!r}.", "start the file with 'version 1'"
+        )
+    scenarios = []
+    for line_no, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 9:
+            raise _bad(
+                path,
+                line_no,
+                f"expected 9 tab-separated fields, got {len(fields)}.",
+                "bucket, map, width, height, start_x, start_y, goal_x, goal_y, optimal_length",
+            )
+        try:
+            start_x, start_y, goal_x, goal_y = (int(v) for v in fields[4:8])
+            optimal_length = float(fields[8])
+        except ValueError:
+            raise _bad(
+                path,
+                line_no,
+                f"coordinates must be integers, got {fields[4:9]!r}.",
+                "fix the numbers",
+            ) from None
+        scenarios.append(Scenario((start_y, start_x), (goal_y, goal_x), optimal_length))
+    return scenarios
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    os.replace(tmp, path)
+
+
+def write_movingai_map(path: str | Path, walls: np.ndarray) -> None:
+    """Write an ``(H, W)`` bool array as a ``.map`` file (``@`` for walls, ``.`` for free cells)."""
+    H, W = walls.shape
+    rows = ["".join("@" if wall else "." for wall in row) for row in walls]
+    _write_atomic(Path(path), f"type octile\nheight {H}\nwidth {W}\nmap\n" + "\n".join(rows) + "\n")
+
+
+def write_movingai_scenarios(
+    path: str | Path, map_name: str, shape: tuple[int, int], scenarios: list[Scenario]
+) -> None:
+    """Write scenarios as a ``.scen`` file for the map `map_name` of size ``(H, W)``."""
+    H, W = shape
+    lines = ["version 1"]
+    for bucket, (start, goal, length) in enumerate(scenarios):
+        fields = [
+            bucket // 10,
+            map_name,
+            W,
+            H,
+            start[1],
+            start[0],
+            goal[1],
+            goal[0],
+            f"{length:.8f}",
+        ]
+        lines.append("\t".join(str(v) for v in fields))
+    _write_atomic(Path(path), "\n".join(lines) + "\n")

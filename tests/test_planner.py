@@ -1,0 +1,195 @@
+"""A* against independent references: BFS distances, exhaustive BFS over states, Dijkstra (octile)."""
+
+import heapq
+import math
+
+import numpy as np
+import pytest
+
+from neurosymbolic.movingai import read_movingai_map, read_movingai_scenarios
+from neurosymbolic.planner import (
+    HEURISTICS,
+    NoPlanError,
+    astar,
+    astar_path,
+    bfs_distance,
+    bfs_plan_cost,
+    heuristic_value,
+)
+from neurosymbolic.world import ACTIONS, GridWorld, State
+
+
+def replay(world, plan):
+    state = world.initial_state()
+    for action, cell in zip(plan.actions, plan.cells[1:], strict=True):
+        state = world.step(state, action)
+        assert state.cell == cell
+    return state
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_path_cost_equals_bfs_distance(seed):
+    world = GridWorld.random(14, 0.3, 0, seed)
+    expected = bfs_distance(world.walls, world.start, world.goal)
+    for heuristic in HEURISTICS:
+        plan = astar(world, heuristic=heuristic)
+        assert plan.cost == expected
+        assert world.is_solved(replay(world, plan))
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_delivery_cost_equals_exhaustive_bfs(seed):
+    world = GridWorld.random(6, 0.25, 1 + seed % 3, seed)
+    expected = bfs_plan_cost(world)
+    for heuristic in HEURISTICS:
+        plan = astar(world, heuristic=heuristic)
+        assert plan.cost == expected and len(plan.actions) == expected
+        assert world.is_solved(replay(world, plan))
+
+
+def test_informed_heuristic_expands_fewer_states():
+    world = GridWorld.random(10, 0.25, 2, seed=4)
+    expanded = {h: astar(world, heuristic=h).expanded for h in HEURISTICS}
+    assert expanded["collect"] <= expanded["manhattan"] <= expanded["zero"]
+
+
+def reachable_states(world):
+    """Every state reachable from the start under the world's rules (depth-first)."""
+    start = world.initial_state()
+    seen, frontier, states = {start}, [start], []
+    while frontier:
+        state = frontier.pop()
+        states.append(state)
+        for action in ACTIONS:
+            nxt = world.step(state, action)
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    return states
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_heuristics_are_admissible_and_consistent(seed):
+    world = GridWorld.random(6, 0.2, 2, seed)
+    states = reachable_states(world)
+    rng = np.random.default_rng(seed)
+    for i in rng.choice(len(states), size=min(25, len(states)), replace=False):
+        state = states[i]
+        true_cost = astar(world, heuristic="zero", state=state).cost  # Dijkstra
+        for name in HEURISTICS:
+            h = heuristic_value(world, state, name)
+            assert h <= true_cost + 1e-9
+            for action in ACTIONS:  # consistency: h(s) <= 1 + h(s') for every real transition
+                nxt = world.step(state, action)
+                if nxt != state:
+                    assert h <= 1 + heuristic_value(world, nxt, name) + 1e-9
+
+
+def test_plan_on_believed_walls_and_from_a_state():
+    world = GridWorld.from_ascii("S...\n.##.\na..G")
+    believed = world.walls.copy()
+    believed[0, 1:] = True  # the belief closes the top corridor
+    plan = astar(world, walls=believed)
+    assert all(not believed[c] for c in plan.cells)
+    mid = State((2, 0), "a", frozenset())
+    assert astar(world, state=mid).actions == ["right", "right", "right", "drop"]
+
+
+def test_no_plan_raises():
+    world = GridWorld.from_ascii("S#a\n##.\n..G", require_solvable=False)
+    with pytest.raises(NoPlanError, match="no plan delivers"):
+        astar(world)
+    with pytest.raises(NoPlanError, match="no plan solves"):
+        bfs_plan_cost(world)
+    walled = GridWorld.from_ascii("S#.\n##.\n..G", require_solvable=False)
+    with pytest.raises(NoPlanError, match="no path from"):
+        astar(walled)
+    with pytest.raises(NoPlanError, match="no path"):
+        bfs_distance(walled.walls, walled.start, walled.goal)
+
+
+def test_invalid_planner_arguments():
+    world = GridWorld.from_ascii("S.G")
+    with pytest.raises(ValueError, match="moves must be 4 or 8"):
+        astar(world, moves=6)
+    with pytest.raises(ValueError, match="unknown heuristic 'euclid'"):
+        astar(world, heuristic="euclid")
+    with pytest.raises(ValueError, match="bool array of the world's shape"):
+        astar(world, walls=np.zeros((2, 2), bool))
+
+
+def dijkstra_octile(walls, start, goal):
+    """Independent 8-connected Dijkstra without corner cutting (a reference for moves=8)."""
+    H, W = walls.shape
+    best, frontier = {start: 0.0}, [(0.0, start)]
+    while frontier:
+        cost, (row, col) = heapq.heappop(frontier)
+        if (row, col) == goal:
+            return cost
+        if cost > best[(row, col)]:
+            continue
+        for d_row in (-1, 0, 1):
+            for d_col in (-1, 0, 1):
+                r, c = row + d_row, col + d_col
+                if (d_row, d_col) == (0, 0) or not (0 <= r < H and 0 <= c < W) or walls[r, c]:
+                    continue
+                if d_row and d_col and (walls[row, c] or walls[r, col]):
+                    continue
+                new = cost + math.hypot(d_row, d_col)
+                if new < best.get((r, c), math.inf):
+                    best[(r, c)] = new
+                    heapq.heappush(frontier, (new, (r, c)))
+    return math.inf
+
+
+MAP = """type octile
+height 5
+width 7
+map
+S......
+.@@T...
+...@...
+.@.....
+...@..G
+"""
+# x = column, y = row. Optimal lengths worked out by hand with the corner rule:
+# (0,0)->(4,6): the wall at (1,3) blocks the diagonal from (0,3), so 4 right, 2 diagonals, 2 down;
+# (2,0)->(2,4): (2,3) blocks the diagonals around it: right, right, down, right, right, up = 6;
+# (1,0)->(0,1): the wall at (1,1) forbids the diagonal, so up and right = 2.
+SCEN = (
+    "version 1\n"
+    "0\tt.map\t7\t5\t0\t0\t6\t4\t8.82842712\n"
+    "0\tt.map\t7\t5\t0\t2\t4\t2\t6.00000000\n"
+    "0\tt.map\t7\t5\t0\t1\t1\t0\t2.00000000\n"
+)
+
+
+def test_moves8_reproduces_published_optimal_lengths(tmp_path):
+    (tmp_path / "t.map").write_text(MAP)
+    (tmp_path / "t.map.scen").write_text(SCEN)
+    walls = read_movingai_map(tmp_path / "t.map")
+    for start, goal, length in read_movingai_scenarios(tmp_path / "t.map.scen"):
+        plan = astar_path(walls, start, goal, moves=8)
+        assert plan.cost == pytest.approx(length, abs=1e-6)
+        assert plan.cost == pytest.approx(dijkstra_octile(walls, start, goal), abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_moves8_matches_dijkstra_on_random_maps(seed):
+    world = GridWorld.random(16, 0.35, 0, seed)
+    for heuristic in ("manhattan", "zero"):
+        plan = astar(world, moves=8, heuristic=heuristic)
+        assert plan.cost == pytest.approx(dijkstra_octile(world.walls, world.start, world.goal))
+
+
+def test_corner_cutting_is_forbidden():
+    walls = np.array([[0, 1], [0, 0]], bool)
+    plan = astar_path(walls, (0, 0), (1, 1), moves=8)
+    assert plan.actions == ["down", "right"] and plan.cost == 2
+
+
+def test_record_expansions():
+    world = GridWorld.random(10, 0.3, 1, seed=2)
+    plan = astar(world, record_expansions=True)
+    assert len(plan.expansions) == plan.expanded and plan.expansions[0] == world.start
+    assert astar(world).expansions is None

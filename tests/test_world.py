@@ -1,0 +1,179 @@
+"""GridWorld rules, construction, validation and the Moving AI file readers."""
+
+import numpy as np
+import pytest
+
+from neurosymbolic.movingai import (
+    Scenario,
+    read_movingai_map,
+    read_movingai_scenarios,
+    write_movingai_map,
+    write_movingai_scenarios,
+)
+from neurosymbolic.world import GridWorld, State, distance_map, largest_region
+
+SMALL = """
+S.a
+.#.
+b.G
+"""
+
+
+def test_from_ascii_roundtrip_and_cells_are_row_col():
+    world = GridWorld.from_ascii(SMALL)
+    assert world.shape == (3, 3)
+    assert world.start == (0, 0) and world.goal == (2, 2)
+    assert world.objects == {"a": (0, 2), "b": (2, 0)}
+    assert world.walls[1, 1] and world.walls.sum() == 1
+    assert world.to_ascii() == SMALL.strip()
+
+
+def test_delivery_rules():
+    world = GridWorld.from_ascii(SMALL)
+    state = world.initial_state()
+    assert world.step(state, "up") == state  # off the map: bump
+    assert world.step(state, "pickup") == state  # nothing here
+    for action in ["right", "right", "pickup"]:
+        state = world.step(state, action)
+    assert state.held == "a"
+    assert world.step(state, "drop") == state  # only on the goal
+    state = world.step(world.step(state, "down"), "down")
+    assert world.step(state, "down") == state
+    state = world.step(state, "drop")
+    assert state == State((2, 2), None, frozenset({"a"}))
+    assert not world.is_solved(state)
+    for action in ["left", "left", "pickup", "right", "right", "drop"]:
+        state = world.step(state, action)
+    assert world.is_solved(state)
+
+
+def test_slip_goes_to_another_direction_at_the_given_rate():
+    world = GridWorld(np.zeros((5, 5), bool), (2, 2), (0, 0))
+    rng = np.random.default_rng(0)
+    ends = [world.step(world.initial_state(), "up", slip=0.3, rng=rng).cell for _ in range(4000)]
+    rate = np.mean([cell != (1, 2) for cell in ends])
+    assert abs(rate - 0.3) < 0.03
+    assert set(ends) == {(1, 2), (3, 2), (2, 1), (2, 3)}
+
+
+def test_observe_is_walls_plus_gaussian_noise():
+    world = GridWorld.random(20, 0.3, 2, seed=3)
+    obs = world.observe(0.5, np.random.default_rng(1))
+    assert obs.shape == world.shape and obs.dtype == np.float32
+    residual = obs - world.walls
+    assert abs(residual.mean()) < 0.06 and abs(residual.std() - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_random_worlds_are_solvable_and_deterministic(seed):
+    world = GridWorld.random((9, 13), 0.35, 3, seed)
+    again = GridWorld.random((9, 13), 0.35, 3, seed)
+    assert np.array_equal(world.walls, again.walls) and world.objects == again.objects
+    dist = distance_map(world.walls, world.start)
+    assert all(dist[c] >= 0 for c in [world.goal, *world.objects.values()])
+    assert len({world.start, world.goal, *world.objects.values()}) == 5
+
+
+def test_largest_region_against_flood_fill():
+    walls = np.array([[0, 1, 0, 0], [0, 1, 0, 0], [1, 1, 1, 0]], bool)
+    assert largest_region(walls) == [(0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(walls=np.zeros((3, 3))), "bool array"),
+        (dict(walls=np.zeros(3, bool)), "2-D"),
+        (dict(start=(1, 1)), "start .* is on a wall"),
+        (dict(goal=(5, 0)), "outside the 3x3 map"),
+        (dict(goal=(0.5, 1)), "pair of ints"),
+        (dict(objects={"a": (1, 1)}), "object 'a' .* is on a wall"),
+        (dict(objects={"a": (0, 7)}), "outside"),
+        (dict(objects={"a": (0, 1), "b": (0, 1)}), "share a cell"),
+        (dict(walls=np.array([[0, 1, 0], [1, 1, 0], [0, 0, 0]], bool)), "cannot be reached"),
+    ],
+)
+def test_invalid_worlds(kwargs, match):
+    walls = np.zeros((3, 3), bool)
+    walls[1, 1] = True
+    args = dict(walls=walls, start=(0, 0), goal=(2, 2))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        GridWorld(**args)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("S.x\n..", "equally long"),
+        ("S.?\n..G", "unknown character '\\?' at row 0, col 2"),
+        ("S..\n...", "exactly one 'G'"),
+        ("SaG\na..", "appears 2 times"),
+    ],
+)
+def test_invalid_ascii(text, match):
+    with pytest.raises(ValueError, match=match):
+        GridWorld.from_ascii(text)
+
+
+def test_invalid_arguments():
+    world = GridWorld.from_ascii(SMALL)
+    with pytest.raises(ValueError, match="unknown action 'jump'"):
+        world.step(world.initial_state(), "jump")
+    with pytest.raises(ValueError, match="needs an rng"):
+        world.step(world.initial_state(), "up", slip=0.5)
+    with pytest.raises(ValueError, match="wall_density"):
+        GridWorld.random(8, 0.9)
+    with pytest.raises(ValueError, match="noise must be >= 0"):
+        world.observe(-1.0, np.random.default_rng(0))
+
+
+def test_movingai_roundtrip(tmp_path):
+    walls = GridWorld.random((6, 9), 0.3, 0, seed=1).walls
+    write_movingai_map(tmp_path / "m.map", walls)
+    assert np.array_equal(read_movingai_map(tmp_path / "m.map"), walls)
+    scenarios = [Scenario((0, 1), (5, 8), 9.41421356), Scenario((2, 3), (2, 4), 1.0)]
+    write_movingai_scenarios(tmp_path / "m.map.scen", "m.map", walls.shape, scenarios)
+    read = read_movingai_scenarios(tmp_path / "m.map.scen")
+    assert [(s.start, s.goal) for s in read] == [(s.start, s.goal) for s in scenarios]
+    assert np.allclose([s.optimal_length for s in read], [9.41421356, 1.0])
+
+
+def test_movingai_legend_and_x_is_column(tmp_path):
+    (tmp_path / "a.map").write_text("type octile\nheight 2\nwidth 4\nmap\n.GS@\nTOW.\n")
+    assert read_movingai_map(tmp_path / "a.map").tolist() == [
+        [False, False, False, True],
+        [True, True, True, False],
+    ]
+    (tmp_path / "a.scen").write_text("version 1\n0\ta.map\t4\t2\t3\t1\t0\t0\t3.5\n")
+    assert read_movingai_scenarios(tmp_path / "a.scen") == [Scenario((1, 3), (0, 0), 3.5)]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("type octile\nheight x\nwidth 2\nmap\n..\n", "line 2: height must be an integer"),
+        ("type octile\nheight 1\nwidth 2\n\n..\n", "line 4: expected the line 'map'"),
+        ("type octile\nheight 2\nwidth 2\nmap\n..\n", "expected 2 map rows"),
+        ("type octile\nheight 1\nwidth 3\nmap\n..\n", "line 5: expected 3 characters"),
+        ("kind octile\n", "line 1: expected 'type"),
+    ],
+)
+def test_malformed_map(tmp_path, text, match):
+    (tmp_path / "bad.map").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_movingai_map(tmp_path / "bad.map")
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("version 2\n", "line 1: expected 'version 1'"),
+        ("version 1\n0\tm\t4\t4\t1\t1\t2\n", "line 2: expected 9 tab-separated"),
+        ("version 1\n0\tm\t4\t4\t1\ta\t2\t2\t1.0\n", "line 2: coordinates must be integers"),
+    ],
+)
+def test_malformed_scenarios(tmp_path, text, match):
+    (tmp_path / "bad.scen").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_movingai_scenarios(tmp_path / "bad.scen")
