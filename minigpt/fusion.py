@@ -147,6 +147,10 @@ def kernel_sources(fn: Callable[[], object]) -> list[KernelSource]:
     return list(programs.values())
 
 
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
 @dataclass(frozen=True)
 class FusionComparison:
     """One computation realized once at the end (fused) vs after every operation (unfused)."""
@@ -173,9 +177,11 @@ class FusionComparison:
                 f"{label:16}{r.kernels:>9}{r.bytes:>12,}{r.flops:>13,}{r.seconds * 1e3:>10.3f}"
             )
         f, u = self.fused, self.unfused
+        ratios = [_ratio(u.kernels, f.kernels), _ratio(u.bytes, f.bytes)]
+        ratios += [_ratio(u.flops, f.flops), _ratio(u.seconds, f.seconds)]
         lines.append(
-            f"{'unfused / fused':16}{u.kernels / f.kernels:>8.1f}x{u.bytes / f.bytes:>11.2f}x"
-            f"{u.flops / f.flops:>12.2f}x{u.seconds / f.seconds:>9.2f}x"
+            f"{'unfused / fused':16}"
+            + "".join(f"{r:>{w}}" for r, w in zip(ratios, (9, 12, 13, 10), strict=True))
         )
         lines.append(
             f"results match: {self.results_match} (max |difference| {self.max_abs_diff:.3g})"
