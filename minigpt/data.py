@@ -1,0 +1,256 @@
+"""Text in, token ids out: a character tokenizer, corpora, synthetic tasks and batches (lesson 4).
+
+The default corpus needs no network: a fixed list of pure-Python standard-library modules
+(`STDLIB_MODULES`, about 1.1 MB), read from the running interpreter's own stdlib directory. Every
+module on the list exists as a single file in Python 3.11 and 3.12; the text is the same on every
+run with the same Python version (it differs slightly between versions, as the modules evolve).
+"""
+
+import hashlib
+import json
+import os
+import sysconfig
+import tempfile
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_CORPUS = "python-stdlib"
+# Sorted; readable, general-purpose modules that are plain .py files in both 3.11 and 3.12.
+STDLIB_MODULES = (
+    "argparse", "bisect", "calendar", "configparser", "contextlib", "copy", "csv", "dataclasses",
+    "difflib", "enum", "fractions", "functools", "heapq", "inspect", "pprint", "queue", "random",
+    "shutil", "statistics", "string", "textwrap", "threading", "tokenize", "typing",
+)  # fmt: skip
+SYNTHETIC_TASKS = ("copy", "reverse", "previous")
+SEPARATOR = "|"  # between question and answer in the synthetic tasks
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file next to `path`, then rename it: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CharTokenizer:
+    """One token per distinct character; ids follow the sorted order of the characters."""
+
+    def __init__(self, chars: str):
+        if not chars or len(set(chars)) != len(chars):
+            raise ValueError(
+                f"CharTokenizer needs distinct characters, got {chars[:40]!r}.\n"
+                "help: build one from text with CharTokenizer.from_text(text)."
+            )
+        self.chars = chars
+        self.stoi = {ch: i for i, ch in enumerate(chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        """The vocabulary of `text`: every character that occurs in it, sorted."""
+        return cls("".join(sorted(set(text))))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Text -> int32 ids (len(text),). Raises naming the first character not in the vocabulary."""
+        try:
+            return np.array([self.stoi[ch] for ch in text], dtype=np.int32)
+        except KeyError as error:
+            ch = error.args[0]
+            raise ValueError(
+                f"character {ch!r} (U+{ord(ch):04X}) at position {text.index(ch)} is not in the "
+                f"tokenizer's vocabulary of {self.vocab_size} characters.\n"
+                "help: use only characters from the training text, or build the tokenizer from "
+                "text that contains it."
+            ) from None
+
+    def decode(self, ids) -> str:
+        """Ids (any int sequence or array) -> text."""
+        ids = np.asarray(ids).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(
+                f"id {ids.min() if ids.min() < 0 else ids.max()} is outside "
+                f"[0, {self.vocab_size}).\nhelp: decode ids made with this tokenizer."
+            )
+        return "".join(self.chars[i] for i in ids)
+
+    def to_json(self) -> str:
+        return json.dumps({"type": "char", "chars": self.chars}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "CharTokenizer":
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("type") != "char":
+            raise ValueError(
+                f'expected a JSON object with "type": "char", got {text[:60]!r}.\n'
+                "help: pass what CharTokenizer.to_json() wrote."
+            )
+        return cls(data["chars"])
+
+    def save(self, path: str | Path) -> None:
+        write_atomic(Path(path), self.to_json().encode())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CharTokenizer":
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def stdlib_text() -> str:
+    """The default corpus: `STDLIB_MODULES` from this Python's stdlib, each under a header line."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    parts = []
+    for name in STDLIB_MODULES:
+        path = stdlib / f"{name}.py"
+        if not path.is_file():
+            raise ValueError(
+                f"the standard-library module {path} is missing, so the {DEFAULT_CORPUS!r} "
+                "corpus cannot be built.\nhelp: use a full CPython installation, or pass a text "
+                "file or URL to load_corpus."
+            )
+        parts.append(f"# ---- {name}.py ----\n" + path.read_text(encoding="utf-8"))
+    return "\n".join(parts)
+
+
+def cache_dir() -> Path:
+    """Where downloaded corpora are kept: $MINIGPT_CACHE, else ~/.cache/minigpt."""
+    return Path(os.environ.get("MINIGPT_CACHE") or Path.home() / ".cache" / "minigpt")
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.read()
+
+
+def _check_sha256(data: bytes, sha256: str | None, origin: str) -> None:
+    if sha256 is not None and (got := hashlib.sha256(data).hexdigest()) != sha256.lower():
+        raise ValueError(
+            f"{origin} has sha256 {got}, expected {sha256}.\n"
+            "help: the file changed or the download was damaged; check the URL and the checksum "
+            "(a damaged cached copy can simply be deleted)."
+        )
+
+
+def download(url: str, sha256: str | None = None) -> Path:
+    """Download `url` once into `cache_dir()` (atomically) and return the cached file's path."""
+    name = Path(urllib.parse.urlparse(url).path).name or "corpus.txt"
+    path = cache_dir() / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
+    if path.exists():
+        _check_sha256(path.read_bytes(), sha256, f"cached file {path}")
+        return path
+    try:
+        data = _fetch(url)
+    except OSError as error:
+        raise ValueError(
+            f"could not download {url}: {error}.\n"
+            "help: check the URL and the network, or download the file yourself and pass its path."
+        ) from error
+    _check_sha256(data, sha256, url)
+    write_atomic(path, data)
+    return path
+
+
+def load_corpus(source: str = DEFAULT_CORPUS, sha256: str | None = None) -> str:
+    """Text of a corpus: "python-stdlib", a local text file, or an http(s)/file URL (cached).
+
+    `sha256`, when given, must match the file's bytes (checked for files and URLs).
+    """
+    if source == DEFAULT_CORPUS:
+        return stdlib_text()
+    if urllib.parse.urlparse(source).scheme in ("http", "https", "file"):
+        path = download(source, sha256)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(
+                f"corpus {source!r} is not a file, an http(s)/file URL, or {DEFAULT_CORPUS!r}.\n"
+                "help: check the path, or use the built-in corpus: load_corpus()."
+            )
+        _check_sha256(path.read_bytes(), sha256, str(path))
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"corpus {source!r} is not UTF-8 text ({error.reason} at byte {error.start}).\n"
+            "help: convert it, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`."
+        ) from None
+
+
+@dataclass
+class SyntheticTask:
+    """A small dataset for next-token training: inputs x and targets y, both (n, T) int32.
+
+    Targets equal to -1 are ignored by the loss (only the answer part is scored).
+    """
+
+    x: np.ndarray  # (n, T) int32 token ids
+    y: np.ndarray  # (n, T) int32 next-token targets, -1 = not scored
+    tokenizer: CharTokenizer  # letters a, b, ... and the separator "|"
+
+
+def synthetic_task(
+    name: str, n: int, length: int, vocab: int, rng: np.random.Generator
+) -> SyntheticTask:
+    """`n` random sequences of `length` letters from the first `vocab` letters of the alphabet.
+
+    copy: "abc|abc", reverse: "abc|cba": x is the sequence without its last token, y the next
+    tokens with the question part masked (-1), so the loss scores only the answer.
+    previous: x = "abcd", y = "-abc": at each position predict the token just before it.
+    """
+    if name not in SYNTHETIC_TASKS:
+        raise ValueError(f"unknown task {name!r}.\nhelp: choose one of {SYNTHETIC_TASKS}.")
+    if n <= 0 or length <= 0 or not 2 <= vocab <= 26:
+        raise ValueError(
+            f"n={n}, length={length}, vocab={vocab}; expected n, length >= 1, 2 <= vocab <= 26.\n"
+            "help: for example synthetic_task('copy', 1000, 4, 6, rng)."
+        )
+    tokenizer = CharTokenizer.from_text("abcdefghijklmnopqrstuvwxyz"[:vocab] + SEPARATOR)
+    seqs = rng.integers(0, vocab, (n, length)).astype(np.int32)  # (n, L)
+    if name == "previous":
+        y = np.concatenate([np.full((n, 1), -1, np.int32), seqs[:, :-1]], axis=1)
+        return SyntheticTask(seqs, y, tokenizer)
+    answer = seqs if name == "copy" else seqs[:, ::-1]
+    sep = np.full((n, 1), tokenizer.stoi[SEPARATOR], np.int32)
+    full = np.concatenate([seqs, sep, answer], axis=1)  # (n, 2L+1)
+    x, y = full[:, :-1], full[:, 1:].copy()  # (n, 2L)
+    y[:, :length] = -1  # predicting the question is impossible; score only the answer
+    return SyntheticTask(np.ascontiguousarray(x), y, tokenizer)
+
+
+def split(tokens: np.ndarray, fraction: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """First `fraction` of the tokens for training, the rest for validation (no shuffling:
+    neighbouring characters are not independent, so a random split would leak)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction={fraction}; expected 0 < fraction < 1 (e.g. 0.9).")
+    cut = int(len(tokens) * fraction)
+    if cut == 0 or cut == len(tokens):
+        raise ValueError(
+            f"splitting {len(tokens)} tokens at {fraction} leaves one part empty.\n"
+            "help: use a longer text."
+        )
+    return tokens[:cut], tokens[cut:]
+
+
+def get_batch(
+    tokens: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`batch_size` random windows: x (B, T) and targets y (B, T) = x shifted left by one token."""
+    if len(tokens) <= block_size:
+        raise ValueError(
+            f"{len(tokens)} tokens cannot fill a window of block_size + 1 = {block_size + 1}.\n"
+            "help: use more text or a smaller block_size."
+        )
+    windows = np.lib.stride_tricks.sliding_window_view(tokens, block_size + 1)  # (N-T, T+1)
+    chosen = windows[rng.integers(0, len(windows), batch_size)]  # (B, T+1)
+    return chosen[:, :-1].astype(np.int32), chosen[:, 1:].astype(np.int32)
