@@ -116,6 +116,7 @@ def _write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w") as file:
         file.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
