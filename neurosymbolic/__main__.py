@@ -58,7 +58,7 @@ def _train(args: argparse.Namespace) -> None:
     print(score_policy(policy))
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m neurosymbolic", description="A hybrid grid agent."
     )
@@ -96,8 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--perception-steps", type=int, default=1500, help="perception train steps")
     train.add_argument("--policy-steps", type=int, default=1500, help="policy train steps")
     train.set_defaults(handler=_train)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     try:
         args.handler(args)
     except ValueError as error:  # bad input: say what and how to fix it, without a traceback
