@@ -244,7 +244,7 @@ def astar_path(
     `heuristic` is ``"manhattan"`` (octile distance when moves=8) or ``"zero"``.
     """
     _check_moves(moves)
-    if heuristic not in ("manhattan", "zero", "collect"):
+    if heuristic not in ("manhattan", "zero"):
         raise ValueError(f"unknown heuristic {heuristic!r}.\nhelp: use 'manhattan' or 'zero'.")
     H, W = walls.shape
     blocked = walls.ravel().tolist()
