@@ -13,7 +13,7 @@ Every action costs 1; with ``moves=8`` diagonal steps cost sqrt(2) and may not c
 import heapq
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,8 @@ STEPS = [
 ]
 HEURISTICS = ("collect", "manhattan", "zero")
 Heuristic = str | Callable[[State], float]
+# state -> (action, next state, cost) for every action that changes the state
+Successors = Callable[[State], Iterable[tuple[str, State, float]]]
 
 
 class NoPlanError(RuntimeError):
@@ -104,18 +106,25 @@ def astar(
     walls: np.ndarray | None = None,
     state: State | None = None,
     record_expansions: bool = False,
+    successors: Successors | None = None,
+    closed_key: Callable[[State], Hashable] | None = None,
 ) -> Plan:
     """An optimal plan that delivers every object to the goal and ends on it.
 
     `walls` replaces the world's walls (plan on a believed map); `state` replaces the initial state
     (replan mid-episode). The agent's own cell counts as free. Raises `NoPlanError` when no plan exists.
+    Lesson 8 swaps in its own pieces: `successors` replaces the built-in moves, pickups and drops
+    (`walls` and `moves` then go unused), and `closed_key` maps a state to what the closed set
+    remembers (by default the whole state).
     """
     _check_moves(moves)
     walls = _planning_walls(world, walls, state)
     state = state or world.initial_state()
+    hooked = successors is not None or closed_key is not None
     if not callable(heuristic):
         heuristic_value(world, state, heuristic, moves)  # validates the name
-        if not world.objects or (state.held is None and len(state.delivered) == len(world.objects)):
+        nothing_left = state.held is None and len(state.delivered) == len(world.objects)
+        if not hooked and (not world.objects or nothing_left):
             # nothing left to deliver: the fast cell-only search finds the same optimal cost
             name = "zero" if heuristic == "zero" else "manhattan"
             return astar_path(walls, state.cell, world.goal, moves, name, record_expansions)
@@ -129,22 +138,28 @@ def astar(
         delivered = frozenset(n for i, n in enumerate(names) if key[2] >> i & 1)
         return State(key[0], names[key[1]] if key[1] >= 0 else None, delivered)
 
+    def to_key(state: State) -> tuple:
+        held_index = names.index(state.held) if state.held else -1
+        return (state.cell, held_index, sum(1 << names.index(n) for n in state.delivered))
+
     def h(key: tuple) -> float:
         return heuristic(to_state(key)) if callable(heuristic) else fast_h(key)
 
+    def mark(key: tuple) -> Hashable:
+        return key if closed_key is None else closed_key(to_state(key))
+
     fast_h = None if callable(heuristic) else _key_heuristic(world, names, heuristic, moves)
     all_delivered = (1 << len(names)) - 1
-    held_index = names.index(state.held) if state.held else -1
-    start = (state.cell, held_index, sum(1 << names.index(n) for n in state.delivered))
+    start = to_key(state)
     cost_so_far = {start: 0.0}
     came_from: dict[tuple, tuple[tuple, str]] = {}
     frontier = [(h(start), 0, start)]
     closed, expansions, counter = set(), [], 0
     while frontier:
         _, _, key = heapq.heappop(frontier)
-        if key in closed:
+        if mark(key) in closed:
             continue  # a stale entry: this state was already expanded with a lower cost
-        closed.add(key)
+        closed.add(mark(key))
         if record_expansions:
             expansions.append(key[0])
         (row, col), held, delivered = key
@@ -156,22 +171,25 @@ def astar(
                 len(closed),
                 expansions if record_expansions else None,
             )
-        successors = []
-        for name, d_row, d_col, cost in steps:
-            r, c = row + d_row, col + d_col
-            if 0 <= r < H and 0 <= c < W and not blocked[r][c]:
-                if d_row and d_col and (blocked[row][c] or blocked[r][col]):
-                    continue  # a diagonal may not cut a wall corner
-                successors.append((((r, c), held, delivered), name, cost))
-        if held < 0:
-            for i, name in enumerate(names):
-                if world.objects[name] == (row, col) and not delivered >> i & 1:
-                    successors.append((((row, col), i, delivered), "pickup", 1.0))
-        elif (row, col) == world.goal:
-            successors.append((((row, col), -1, delivered | 1 << held), "drop", 1.0))
-        for next_key, action, cost in successors:
+        if successors is not None:
+            children = [(to_key(s), a, cost) for a, s, cost in successors(to_state(key))]
+        else:
+            children = []
+            for name, d_row, d_col, cost in steps:
+                r, c = row + d_row, col + d_col
+                if 0 <= r < H and 0 <= c < W and not blocked[r][c]:
+                    if d_row and d_col and (blocked[row][c] or blocked[r][col]):
+                        continue  # a diagonal may not cut a wall corner
+                    children.append((((r, c), held, delivered), name, cost))
+            if held < 0:
+                for i, name in enumerate(names):
+                    if world.objects[name] == (row, col) and not delivered >> i & 1:
+                        children.append((((row, col), i, delivered), "pickup", 1.0))
+            elif (row, col) == world.goal:
+                children.append((((row, col), -1, delivered | 1 << held), "drop", 1.0))
+        for next_key, action, cost in children:
             new_cost = cost_so_far[key] + cost
-            if next_key not in closed and new_cost < cost_so_far.get(next_key, math.inf):
+            if mark(next_key) not in closed and new_cost < cost_so_far.get(next_key, math.inf):
                 cost_so_far[next_key] = new_cost
                 came_from[next_key] = (key, action)
                 counter += 1  # breaks ties first-in first-out, never comparing states

@@ -85,6 +85,24 @@ def test_heuristics_are_admissible_and_consistent(seed):
                     assert h <= 1 + heuristic_value(world, nxt, name) + 1e-9
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_successor_and_closed_key_hooks(seed):
+    world = GridWorld.random(6, 0.2, 2, seed)
+    expected = bfs_plan_cost(world)
+
+    def by_rules(state):  # the world's own rules as a successor function
+        moved = [(a, world.step(state, a), 1.0) for a in ACTIONS]
+        return [(a, nxt, cost) for a, nxt, cost in moved if nxt != state]
+
+    plan = astar(world, successors=by_rules, closed_key=lambda s: s)
+    assert plan.cost == expected and world.is_solved(replay(world, plan))
+    try:  # a closed set that only remembers cells prunes the state after a pickup
+        cost = astar(world, closed_key=lambda s: s.cell).cost
+    except NoPlanError:
+        cost = math.inf
+    assert cost > expected
+
+
 def test_plan_on_believed_walls_and_from_a_state():
     world = GridWorld.from_ascii("S...\n.##.\na..G")
     believed = world.walls.copy()
