@@ -25,7 +25,7 @@ import numpy as np
 from neurosymbolic.perception import Perception
 from neurosymbolic.planner import NoPlanError, Plan, astar
 from neurosymbolic.policy import Policy, features, policy_mover, rollout
-from neurosymbolic.world import MOVES, Episode, GridWorld
+from neurosymbolic.world import MOVES, Cell, Episode, GridWorld
 
 
 def observe_all(worlds: list[GridWorld], seeds: list[int], noise: float):
@@ -50,6 +50,12 @@ def known_free(world: GridWorld, walls: np.ndarray) -> np.ndarray:
     for cell in [world.start, world.goal, *world.objects.values()]:
         walls[cell] = False
     return walls
+
+
+def needs_replan(cell: Cell, ahead: list[Cell], believed: np.ndarray) -> bool:
+    """The monitor: replan unless the agent stands on ``ahead[0]`` (where the plan expects it) and
+    none of the cells still ahead is believed to be a wall. No plan (``ahead == []``) means replan."""
+    return not ahead or cell != ahead[0] or any(believed[c] for c in ahead)
 
 
 class Agent:
@@ -179,8 +185,7 @@ class HybridAgent(Agent):
                     episode.policy_steps += 1
                     continue
             # 3) replan when there is no plan, the agent is off it, or it now crosses a known wall
-            ahead = plan.cells[index:] if plan else []
-            if plan is None or state.cell != ahead[0] or any(believed[c] for c in ahead):
+            if needs_replan(state.cell, plan.cells[index:] if plan else [], believed):
                 try:
                     plan = self._plan(world, state, believed, seen)
                 except NoPlanError:

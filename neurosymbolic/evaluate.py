@@ -15,7 +15,7 @@ from neurosymbolic.agent import Agent, HybridAgent, OpenLoopPlanner, PolicyAgent
 from neurosymbolic.perception import Perception, load_perception
 from neurosymbolic.planner import astar
 from neurosymbolic.policy import Policy, load_policy
-from neurosymbolic.world import GridWorld
+from neurosymbolic.world import Episode, GridWorld
 
 DEFAULT_NOISE = 0.8
 DEFAULT_SLIP = 0.05
@@ -67,20 +67,22 @@ def evaluate(
     seeds = [seed + i for i in range(n_worlds)]
     worlds = [GridWorld.random(size, wall_density, n_objects, s) for s in seeds]
     optimum = [astar(w).cost for w in worlds]
-    rows = []
-    for agent in agents:
-        episodes = agent.run_many(worlds, seeds, noise, slip, max_steps)
-        ratios = [e.steps / best for e, best in zip(episodes, optimum, strict=True) if e.success]
-        rows.append(
-            EvalRow(
-                agent=agent.name,
-                success_rate=float(np.mean([e.success for e in episodes])),
-                mean_steps=float(np.mean([e.steps for e in episodes])),
-                optimality=float(np.mean(ratios)) if ratios else math.nan,
-                replans=float(np.mean([e.replans for e in episodes])),
-            )
-        )
-    return rows
+    return [
+        summarize(agent.name, agent.run_many(worlds, seeds, noise, slip, max_steps), optimum)
+        for agent in agents
+    ]
+
+
+def summarize(name: str, episodes: list[Episode], optimum: list[float]) -> EvalRow:
+    """One table row from episodes and each episode's optimal plan cost (A* on the true map)."""
+    ratios = [e.steps / best for e, best in zip(episodes, optimum, strict=True) if e.success]
+    return EvalRow(
+        agent=name,
+        success_rate=float(np.mean([e.success for e in episodes])),
+        mean_steps=float(np.mean([e.steps for e in episodes])),
+        optimality=float(np.mean(ratios)) if ratios else math.nan,
+        replans=float(np.mean([e.replans for e in episodes])),
+    )
 
 
 def format_table(rows: list[EvalRow]) -> str:
