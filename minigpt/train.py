@@ -1,0 +1,288 @@
+"""The training loop: one compiled step, AdamW, warmup + cosine schedule, clipping (lesson 4).
+
+Follows nanoGPT's train.py: AdamW (decoupled weight decay on tensors with 2 or more dimensions,
+eps 1e-8, bias correction), learning rate warmed up linearly then decayed along a cosine to
+`min_lr`, global-norm gradient clipping, cross-entropy on every position (or
+every unmasked one). Each step is one TinyJit
+replay (forward, backward and update in a single schedule); the learning rate goes in as a Tensor
+because a Python number would be frozen into the compiled step.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+from tinygrad import Context, Tensor, TinyJit
+from tinygrad.nn.optim import AdamW, OptimizerGroup
+from tinygrad.nn.state import get_state_dict
+from tqdm.auto import tqdm
+
+from minigpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from minigpt.data import CharTokenizer, SyntheticTask, get_batch
+from minigpt.model import MiniGPT
+
+# 1-D token ids (random windows are cut from it), or fixed rows (x, y) with y = -1 where ignored
+TokenData = np.ndarray | tuple[np.ndarray, np.ndarray] | SyntheticTask
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Defaults: nanoGPT's "baby GPT" on a CPU (character-level text)."""
+
+    steps: int = 2000  # optimizer steps in total (also where the cosine reaches min_lr)
+    batch_size: int = 12  # sequences per step
+    lr: float = 1e-3  # peak learning rate, reached after the warmup
+    betas: tuple[float, float] = (0.9, 0.99)  # AdamW moment decay rates
+    weight_decay: float = 0.1  # decoupled decay, only on tensors with >= 2 dims
+    warmup: int = 100  # steps of linear warmup
+    min_lr: float = 1e-4  # learning rate at the end of the cosine
+    grad_clip: float = 1.0  # largest global gradient norm; 0 turns clipping off
+    eval_interval: int = 250  # steps between validation measurements
+    eval_batches: int = 20  # fixed batches averaged for each measurement
+    seed: int = 1337  # batches are drawn from a generator seeded by (seed, step)
+    out_dir: str | None = None  # checkpoint directory; None = no checkpoints
+    checkpoint_interval: int = 250  # steps between checkpoints (one is always saved at the end)
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        for name in ("steps", "batch_size", "eval_interval", "eval_batches", "checkpoint_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"TrainConfig.{name}={value!r}; expected a positive int.")
+        if self.warmup < 0 or self.warmup >= self.steps:
+            raise ValueError(
+                f"TrainConfig.warmup={self.warmup} with steps={self.steps}; expected "
+                "0 <= warmup < steps.\nhelp: warm up for a small part of the run, e.g. 5%."
+            )
+        if not 0 < self.min_lr <= self.lr:
+            raise ValueError(
+                f"TrainConfig lr={self.lr}, min_lr={self.min_lr}; expected 0 < min_lr <= lr.\n"
+                "help: nanoGPT uses min_lr = lr / 10."
+            )
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"TrainConfig.betas={self.betas}; expected two numbers in [0, 1).")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise ValueError(
+                f"weight_decay={self.weight_decay}, grad_clip={self.grad_clip}; both must be >= 0."
+            )
+
+
+@dataclass
+class TrainResult:
+    """What a run measured. Losses are mean cross-entropy in nats per token."""
+
+    eval_steps: list[int] = field(default_factory=list)  # steps at which losses were measured
+    train_losses: list[float] = field(default_factory=list)  # on fixed training batches
+    val_losses: list[float] = field(default_factory=list)  # on fixed validation batches
+    step_losses: list[float] = field(default_factory=list)  # each step's own batch
+    steps_done: int = 0  # optimizer steps taken in total (including before a resume)
+    tokens_per_second: float = 0.0  # training tokens / time in steps, compile steps excluded
+    ms_per_step: float = 0.0  # median time of a compiled step
+    wall_time: float = 0.0  # seconds for this call, evaluation and compilation included
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """nanoGPT's schedule: 1) linear warmup, 2) cosine decay from lr to min_lr at `steps`."""
+    if step < config.warmup:  # 1) linear warmup
+        return config.lr * (step + 1) / (config.warmup + 1)
+    ratio = min(1.0, (step - config.warmup) / (config.steps - config.warmup))  # 2) cosine decay
+    return config.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (config.lr - config.min_lr)
+
+
+def make_optimizer(model: MiniGPT, config: TrainConfig) -> OptimizerGroup:
+    """AdamW with weight decay on matrices and embeddings (>= 2 dims), none on biases and norms."""
+    params = list(get_state_dict(model).values())
+    decayed = [t for t in params if t.ndim >= 2]
+    plain = [t for t in params if t.ndim < 2]
+    b1, b2 = config.betas
+    return OptimizerGroup(
+        AdamW(decayed, lr=config.lr, b1=b1, b2=b2, eps=1e-8, weight_decay=config.weight_decay),
+        AdamW(plain, lr=config.lr, b1=b1, b2=b2, eps=1e-8, weight_decay=0.0),
+    )
+
+
+def optimizer_state(model: MiniGPT, optimizer: OptimizerGroup) -> dict[str, Tensor]:
+    """AdamW's moments named after the parameters, plus each group's bias-correction products."""
+    names = {id(t): name for name, t in get_state_dict(model).items()}
+    state = {}
+    for i, opt in enumerate(optimizer.optimizers):
+        state[f"group{i}.b1_t"], state[f"group{i}.b2_t"] = opt.b1_t, opt.b2_t
+        for param, m, v in zip(opt.params, opt.m, opt.v, strict=True):
+            state[f"m.{names[id(param)]}"], state[f"v.{names[id(param)]}"] = m, v
+    return state
+
+
+def cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean cross-entropy of logits (B, T, V) against targets (B, T), skipping targets of -1.
+
+    Like PyTorch's F.cross_entropy(ignore_index=-1), the mean is over the scored positions only;
+    tinygrad's sparse_categorical_crossentropy with its default ignore_index=-1 divides by all
+    positions, which would shrink the loss of masked tasks.
+    """
+    total = logits.sparse_categorical_crossentropy(targets, reduction="sum")  # -1 adds 0
+    return total / (targets != -1).sum()
+
+
+def clip_grad_norm(params: list[Tensor], max_norm: float) -> Tensor:
+    """Scale all gradients together so their global L2 norm is at most `max_norm` (as PyTorch's
+    clip_grad_norm_); returns the norm before clipping. Lazy: runs inside the compiled step."""
+    norm = Tensor.stack(*[p.grad.square().sum() for p in params]).sum().sqrt()
+    scale = (max_norm / (norm + 1e-6)).minimum(1.0)
+    for p in params:
+        p.grad = p.grad * scale
+    return norm
+
+
+def _check_data(data: TokenData, model: MiniGPT, what: str) -> TokenData:
+    """Check token data once, in numpy, so the training steps need no device round trip."""
+    V, S = model.config.vocab_size, model.config.block_size
+    if isinstance(data, SyntheticTask):
+        data = (data.x, data.y)
+    if isinstance(data, tuple):
+        x, y = (np.asarray(a) for a in data)
+        if x.ndim != 2 or x.shape != y.shape or x.shape[1] > S:
+            raise ValueError(
+                f"{what} rows have shapes {x.shape} and {y.shape}; expected equal (n, T), "
+                f"T <= block_size={S}.\nhelp: pass (x, y) from synthetic_task, or 1-D token ids."
+            )
+        if x.min() < 0 or x.max() >= V or y.min() < -1 or y.max() >= V:
+            raise ValueError(f"{what} holds ids outside [0, {V}) (targets may also be -1).")
+        return x.astype(np.int32), y.astype(np.int32)
+    tokens = np.asarray(data)
+    if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
+        raise ValueError(
+            f"{what} has shape {tokens.shape} and dtype {tokens.dtype}; expected 1-D int ids.\n"
+            "help: tokens = tokenizer.encode(text)."
+        )
+    if len(tokens) <= S or tokens.min() < 0 or tokens.max() >= V:
+        raise ValueError(
+            f"{what}: {len(tokens)} tokens with ids in [{tokens.min()}, {tokens.max()}]; expected "
+            f"more than block_size={S} tokens with ids in [0, {V}).\n"
+            "help: encode with a tokenizer whose vocab_size equals the model's."
+        )
+    return tokens
+
+
+def _batch(data: TokenData, batch_size: int, block_size: int, rng: np.random.Generator):
+    if isinstance(data, tuple):
+        rows = rng.integers(0, len(data[0]), batch_size)
+        return data[0][rows], data[1][rows]
+    return get_batch(data, batch_size, block_size, rng)
+
+
+def train(
+    model: MiniGPT,
+    train_tokens: TokenData,
+    val_tokens: TokenData,
+    config: TrainConfig | None = None,
+    tokenizer: CharTokenizer | None = None,
+    progress: bool = True,
+    resume: bool = False,
+) -> TrainResult:
+    """Train `model` in place for `config.steps` steps and return the measured losses.
+
+    Data is 1-D token ids, or fixed rows (x, y) / a SyntheticTask whose -1 targets are ignored.
+    With `config.out_dir`, checkpoints (including `tokenizer`) are saved there; `resume=True`
+    first restores weights, AdamW state, step counter and losses from that checkpoint.
+    """
+    config = config or TrainConfig()
+    train_data = _check_data(train_tokens, model, "train_tokens")
+    val_data = _check_data(val_tokens, model, "val_tokens")
+    S, B = model.config.block_size, config.batch_size
+    optimizer = make_optimizer(model, config)
+    result = TrainResult()
+    if resume:
+        result = _resume(model, optimizer, config)
+    params = optimizer.params
+
+    @TinyJit
+    @Context(TRAINING=1)
+    def train_step(x: Tensor, y: Tensor, lr: Tensor) -> Tensor:
+        for opt in optimizer.optimizers:
+            opt.lr = lr  # an input Tensor: each replay reads this step's value
+        optimizer.zero_grad()
+        loss = cross_entropy(model.forward(x), y).backward()
+        if config.grad_clip > 0:
+            clip_grad_norm(params, config.grad_clip)
+        return loss.realize(*optimizer.schedule_step())
+
+    @TinyJit
+    def eval_step(x: Tensor, y: Tensor) -> Tensor:
+        return cross_entropy(model.forward(x), y).realize()
+
+    def fixed_batches(data: TokenData, stream: int) -> list[tuple[Tensor, Tensor]]:
+        rng = np.random.default_rng([config.seed, stream, 0])  # never equals a step's generator
+        return [
+            tuple(Tensor(a).realize() for a in _batch(data, B, S, rng))
+            for _ in range(config.eval_batches)
+        ]
+
+    eval_sets = (fixed_batches(train_data, 1), fixed_batches(val_data, 2))
+
+    def evaluate(step: int) -> None:
+        train_loss, val_loss = (np.mean([eval_step(x, y).item() for x, y in s]) for s in eval_sets)
+        result.eval_steps.append(step)
+        result.train_losses.append(float(train_loss))
+        result.val_losses.append(float(val_loss))
+
+    def save(step: int) -> None:
+        history = {k: getattr(result, k) for k in ("eval_steps", "train_losses", "val_losses")}
+        state = optimizer_state(model, optimizer)
+        save_checkpoint(config.out_dir, model, tokenizer, step, state, config, history)
+
+    start, step_times, begin = result.steps_done, [], time.perf_counter()
+    bar = tqdm(total=config.steps, initial=start, disable=not progress, desc="train")
+    for step in range(start, config.steps):
+        if step % config.eval_interval == 0 and step not in result.eval_steps:
+            evaluate(step)
+            bar.set_postfix(val=f"{result.val_losses[-1]:.4f}")
+        x, y = _batch(train_data, B, S, np.random.default_rng([config.seed, step]))
+        t0 = time.perf_counter()
+        lr = Tensor([learning_rate(step, config)])
+        loss = train_step(Tensor(x), Tensor(y), lr).item()
+        step_times.append(time.perf_counter() - t0)
+        result.step_losses.append(loss)
+        result.steps_done = step + 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}", val=f"{result.val_losses[-1]:.4f}")
+        last = result.steps_done == config.steps
+        if config.out_dir and result.steps_done % config.checkpoint_interval == 0 and not last:
+            save(result.steps_done)
+    bar.close()
+    if result.steps_done not in result.eval_steps:
+        evaluate(result.steps_done)
+    if config.out_dir and step_times:
+        save(result.steps_done)
+    replayed = step_times[2:] or step_times  # the first two calls compile and capture the step
+    if replayed:
+        result.ms_per_step = 1000 * float(np.median(replayed))
+        result.tokens_per_second = x.size * len(replayed) / sum(replayed)
+    result.wall_time = time.perf_counter() - begin
+    return result
+
+
+def _resume(model: MiniGPT, optimizer: OptimizerGroup, config: TrainConfig) -> TrainResult:
+    """Load the checkpoint in `config.out_dir` into `model` and `optimizer`; return its history."""
+    if config.out_dir is None or not (Path(config.out_dir) / "config.json").is_file():
+        raise ValueError(
+            f"resume=True but there is no checkpoint in out_dir={config.out_dir!r}.\n"
+            "help: set out_dir to the directory of an earlier run, or start without resume."
+        )
+    saved, _, info = load_checkpoint(config.out_dir)
+    if saved.config != model.config:
+        raise ValueError(
+            f"the checkpoint in {config.out_dir} is for {saved.config}, not {model.config}.\n"
+            "help: build the model with the checkpoint's config (load_checkpoint returns it)."
+        )
+    load_weights(model, get_state_dict(saved), str(config.out_dir))
+    if info.optimizer_state is not None:
+        expected = optimizer_state(model, optimizer)
+        if expected.keys() != info.optimizer_state.keys():
+            raise ValueError(f"the optimizer state in {config.out_dir} does not fit this model.")
+        for name, t in expected.items():
+            t.assign(info.optimizer_state[name].to(t.device).cast(t.dtype)).realize()
+    history = info.history or {}
+    known = {f.name for f in fields(TrainResult)}
+    return TrainResult(steps_done=info.step, **{k: v for k, v in history.items() if k in known})
