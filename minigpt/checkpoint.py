@@ -123,7 +123,12 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
         ) from None
 
 
-def load_weights(model: MiniGPT, weights: dict[str, Tensor], origin: str = "weights") -> None:
+def load_weights(
+    model: MiniGPT,
+    weights: dict[str, Tensor],
+    origin: str = "weights",
+    hint: str = "build the model from the checkpoint's own config (load_checkpoint does).",
+) -> None:
     """Copy `weights` into the model's own tensors (same buffers, so compiled steps stay valid),
     after checking that names and shapes match exactly; the error lists every difference."""
     expected = get_state_dict(model)
@@ -141,7 +146,7 @@ def load_weights(model: MiniGPT, weights: dict[str, Tensor], origin: str = "weig
         raise ValueError(
             f"{origin} does not fit this model ({model.config}):\n  "
             + "\n  ".join(problems)
-            + "\nhelp: build the model from the checkpoint's own config (load_checkpoint does)."
+            + f"\nhelp: {hint}"
         )
     for name, t in expected.items():
         t.assign(weights[name].to(t.device).cast(t.dtype)).realize()
@@ -181,7 +186,9 @@ def load_checkpoint(directory: str | Path) -> tuple[MiniGPT, CharTokenizer | Non
                 f"vocab_size={config.vocab_size}.\nhelp: the files come from different runs."
             )
     model = MiniGPT(config)
-    load_weights(model, _read_safetensors(directory / MODEL_FILE), str(directory / MODEL_FILE))
+    weights_path = directory / MODEL_FILE
+    hint = f"{CONFIG_FILE} and {MODEL_FILE} disagree; restore both from the same training run."
+    load_weights(model, _read_safetensors(weights_path), str(weights_path), hint)
     optimizer_state = None
     if (opt_path := directory / OPTIMIZER_FILE).is_file():
         optimizer_state = _read_safetensors(opt_path)
