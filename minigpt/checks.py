@@ -290,6 +290,11 @@ def reference_logsumexp(x: Tensor, axis: int = -1) -> Tensor:
 
 def _gradient_ok(exercise: str, fn: Callable, x: Tensor, hint: str, tol: float) -> str:
     """Run gradcheck on the learner's function and explain a failure."""
+    grad = run_learner(exercise, lambda: fn(x).sum().gradient(x)[0].numpy())
+    if not np.all(np.isfinite(grad)):  # gradcheck's ratios would hide a NaN gradient
+        raise ExerciseFailed(
+            f"{exercise}: the gradient contains NaN or inf: {_preview(grad)}\nhint: {hint}"
+        )
     result = run_learner(exercise, gradcheck, fn, [x])
     if result.max_rel_error > tol:
         raise ExerciseFailed(

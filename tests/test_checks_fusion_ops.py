@@ -188,3 +188,11 @@ def test_logsumexp_keeping_the_axis_is_caught():
 def test_logsumexp_ignoring_axis_is_caught():
     with pytest.raises(ExerciseFailed, match=r"shape \(5,\), got \(3,\)"):
         check_logsumexp(lambda x, axis=-1: reference_logsumexp(x, -1))
+
+
+def test_nan_gradient_is_caught():
+    def nan_below_zero(x, axis=-1):  # the where() pitfall: the unused branch's NaN gradient leaks
+        return reference_logsumexp(x, axis) + (x > 1e9).where(x.sqrt(), 0).sum(axis=axis)
+
+    with pytest.raises(ExerciseFailed, match="gradient contains NaN or inf"):
+        check_logsumexp(nan_below_zero)
