@@ -7,7 +7,7 @@ from tinygrad.nn.state import get_state_dict
 
 from minigpt.model import GPTConfig, MiniGPT
 
-CONFIG = GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=32)
+CONFIG = GPTConfig(vocab_size=7, block_size=8, n_layer=2, n_head=2, n_embd=32)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_tensor_and_numpy_ids_agree(model, ids):
     "bad, match",
     [
         (np.zeros((1, 4), dtype=np.float32), "dtype float32; expected integers"),
-        (np.full((1, 4), 20), r"token id 20 is outside \[0, vocab_size=20\)"),
+        (np.full((1, 4), 7), r"token id 7 is outside \[0, vocab_size=7\)"),
         (np.full((1, 4), -1), "token id -1 is outside"),
         (np.zeros((1, 9), dtype=int), "T=9 exceeds block_size=8"),
         (np.zeros(4, dtype=int), r"shape \(4,\); expected \(B, T\)"),
@@ -160,7 +160,7 @@ def test_top_k_one_is_greedy(model):
         ({"max_new_tokens": -1}, "both must be >= 0"),
         ({"max_new_tokens": 2.0}, "expected an int >= 0"),
         ({"max_new_tokens": 2, "temperature": -1.0}, "both must be >= 0"),
-        ({"max_new_tokens": 2, "top_k": 0}, "top_k=0; expected None or 1..vocab_size=20"),
+        ({"max_new_tokens": 2, "top_k": 0}, "top_k=0; expected None or 1..vocab_size=7"),
         ({"max_new_tokens": 2, "idx": [[25]]}, "token id 25 is outside"),
     ],
 )
