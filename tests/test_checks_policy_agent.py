@@ -1,0 +1,257 @@
+"""Checkers of lessons 10 and 11: the references pass, typical wrong answers fail with a helpful message."""
+
+import math
+
+import numpy as np
+import pytest
+
+from neurosymbolic.checks import (
+    ExerciseFailed,
+    check_accuracy,
+    check_local_view,
+    check_needs_replan,
+    check_plan_examples,
+    check_recovery_move,
+    check_success_and_optimality,
+    reference_accuracy,
+    reference_local_view,
+    reference_needs_replan,
+    reference_plan_examples,
+    reference_recovery_move,
+    reference_success_and_optimality,
+)
+from neurosymbolic.policy import MOVE_NAMES, Policy, PolicyConfig, features
+from neurosymbolic.world import MOVES
+
+
+@pytest.fixture(scope="module")
+def tiny_policy():
+    return Policy(PolicyConfig(window=5, hidden=8))
+
+
+def unsolved(*args):
+    raise NotImplementedError("Exercise N: write it")
+
+
+@pytest.mark.parametrize(
+    ("check", "reference"),
+    [
+        (check_local_view, reference_local_view),
+        (check_plan_examples, reference_plan_examples),
+        (check_needs_replan, reference_needs_replan),
+        (check_success_and_optimality, reference_success_and_optimality),
+        (check_recovery_move, reference_recovery_move),
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_reference_passes_and_unsolved_is_reported(check, reference):
+    result = check(reference)
+    assert result.passed and "correct" in repr(result), repr(result)
+    pending = check(unsolved)
+    assert not pending.passed and "not solved yet" in repr(pending)
+
+
+def test_accuracy_reference_passes(tiny_policy):
+    assert check_accuracy(reference_accuracy, tiny_policy).passed
+    assert not check_accuracy(unsolved, tiny_policy).passed
+
+
+# Lesson 10 · Exercise 1: the local view
+
+
+def test_view_padded_with_free_cells_is_caught():
+    def zero_padded(belief, cell, window):
+        half = window // 2
+        return np.pad(belief, half)[cell[0] : cell[0] + window, cell[1] : cell[1] + window]
+
+    with pytest.raises(ExerciseFailed, match=r"must read 1\.0 \(a wall\), not 0\.0"):
+        check_local_view(zero_padded)
+
+
+def test_transposed_view_is_caught():
+    with pytest.raises(ExerciseFailed, match="rows and columns are swapped"):
+        check_local_view(lambda b, c, w: reference_local_view(b, c, w).T)
+
+
+def test_view_not_centred_is_caught():
+    def uncentred(belief, cell, window):
+        padded = np.pad(belief, window, constant_values=1.0)  # pads a whole window, not half
+        return padded[cell[0] : cell[0] + window, cell[1] : cell[1] + window]
+
+    with pytest.raises(ExerciseFailed, match="wrong values for a 5x5 belief map, cell"):
+        check_local_view(uncentred)
+
+
+# Lesson 10 · Exercise 2: plans to examples
+
+
+def test_examples_with_the_goal_cell_are_caught():
+    def one_too_many(walls, plan, window):
+        x = np.stack(
+            [features(walls.astype(np.float32), c, plan.cells[-1], window) for c in plan.cells]
+        )
+        y = np.array([MOVE_NAMES.index(a) for a in plan.actions] + [0])
+        return x, y
+
+    with pytest.raises(ExerciseFailed, match="a path of n cells has n - 1 actions"):
+        check_plan_examples(one_too_many)
+
+
+def test_views_after_the_move_are_caught():
+    def after(walls, plan, window):
+        b = walls.astype(np.float32)
+        x = np.stack([features(b, c, plan.cells[-1], window) for c in plan.cells[1:]])
+        return x, np.array([MOVE_NAMES.index(a) for a in plan.actions])
+
+    with pytest.raises(ExerciseFailed, match="views after each move"):
+        check_plan_examples(after)
+
+
+def test_wrong_target_and_labels_are_caught():
+    def toward_start(walls, plan, window):
+        b = walls.astype(np.float32)
+        x = np.stack([features(b, c, plan.cells[0], window) for c in plan.cells[:-1]])
+        return x, np.array([MOVE_NAMES.index(a) for a in plan.actions])
+
+    with pytest.raises(ExerciseFailed, match="the target is the path's last cell"):
+        check_plan_examples(toward_start)
+
+    def action_order(walls, plan, window):  # indexes ACTIONS-like sorted names, not MOVE_NAMES
+        x, _ = reference_plan_examples(walls, plan, window)
+        return x, np.array([sorted(MOVE_NAMES).index(a) for a in plan.actions])
+
+    with pytest.raises(ExerciseFailed, match=r"MOVE_NAMES\.index\(action\)"):
+        check_plan_examples(action_order)
+
+
+# Lesson 10 · Exercise 3: held-out accuracy
+
+
+def test_count_and_percentage_are_caught(tiny_policy):
+    def count(policy, x, y):
+        return reference_accuracy(policy, x, y) * len(y)
+
+    with pytest.raises(ExerciseFailed, match="number of correct rows"):
+        check_accuracy(count, tiny_policy)
+    with pytest.raises(ExerciseFailed, match="that is a percentage"):
+        check_accuracy(lambda p, x, y: 100 * reference_accuracy(p, x, y), tiny_policy)
+
+
+def test_argmin_is_caught(tiny_policy):
+    from tinygrad import Tensor
+
+    def argmin(policy, x, y):
+        return float((policy(Tensor(x)).argmin(axis=1).numpy() == y).mean())
+
+    with pytest.raises(ExerciseFailed, match="Exercise 3: wrong values for"):
+        check_accuracy(argmin, tiny_policy)
+
+
+# Lesson 11 · Exercise 1: the monitor
+
+
+def test_monitor_that_looks_only_at_the_next_cell_is_caught():
+    def next_only(cell, ahead, believed):
+        return not ahead or cell != ahead[0] or (len(ahead) > 1 and bool(believed[ahead[1]]))
+
+    with pytest.raises(ExerciseFailed, match="a wall on the plan's last cell, far ahead"):
+        check_needs_replan(next_only)
+
+
+def test_monitor_that_ignores_slips_or_replans_on_any_wall_is_caught():
+    def ignores_position(cell, ahead, believed):
+        return not ahead or any(believed[c] for c in ahead)
+
+    with pytest.raises(ExerciseFailed, match="slipped one cell off the plan"):
+        check_needs_replan(ignores_position)
+
+    def any_wall(cell, ahead, believed):
+        return not ahead or cell != ahead[0] or bool(believed.any())
+
+    with pytest.raises(ExerciseFailed, match="a wall beside it"):
+        check_needs_replan(any_wall)
+
+
+def test_monitor_without_plan_check_is_caught():
+    def crashes_or_keeps(cell, ahead, believed):
+        return bool(ahead) and (cell != ahead[0] or any(believed[c] for c in ahead))
+
+    with pytest.raises(ExerciseFailed, match=r"no plan yet"):
+        check_needs_replan(crashes_or_keeps)
+
+
+# Lesson 11 · Exercise 2: success rate and optimality
+
+
+def test_optimality_over_failed_episodes_is_caught():
+    def all_episodes(episodes, optimum):
+        rate = float(np.mean([e.success for e in episodes]))
+        return rate, float(np.mean([e.steps / o for e, o in zip(episodes, optimum, strict=True)]))
+
+    with pytest.raises(ExerciseFailed, match="over the solved episodes only"):
+        check_success_and_optimality(all_episodes)
+
+
+def test_inverted_ratio_and_counts_are_caught():
+    def inverted(episodes, optimum):
+        rate, _ = reference_success_and_optimality(episodes, optimum)
+        ratios = [o / e.steps for e, o in zip(episodes, optimum, strict=True) if e.success]
+        return rate, float(np.mean(ratios)) if ratios else math.nan
+
+    with pytest.raises(ExerciseFailed, match="the ratio is >= 1"):
+        check_success_and_optimality(inverted)
+
+    def counts(episodes, optimum):
+        return float(sum(e.success for e in episodes)), 1.0
+
+    with pytest.raises(ExerciseFailed, match="a fraction in"):
+        check_success_and_optimality(counts)
+
+
+def test_missing_nan_is_caught():
+    def zero_when_none(episodes, optimum):
+        rate, optimality = reference_success_and_optimality(episodes, optimum)
+        return rate, 0.0 if math.isnan(optimality) else optimality
+
+    with pytest.raises(ExerciseFailed, match=r"return math\.nan"):
+        check_success_and_optimality(zero_when_none)
+
+
+# Lesson 11 · Exercise 3: slip recovery
+
+
+def test_recovery_going_the_wrong_way_is_caught():
+    def backwards(cell, plan_cell, believed):
+        step = (cell[0] - plan_cell[0], cell[1] - plan_cell[1])
+        return next((m for m, d in MOVES.items() if d == step), None)
+
+    with pytest.raises(ExerciseFailed, match="goes the other way"):
+        check_recovery_move(backwards)
+
+
+def test_recovery_with_swapped_axes_is_caught():
+    def swapped(cell, plan_cell, believed):
+        step = (plan_cell[1] - cell[1], plan_cell[0] - cell[0])
+        return next((m for m, d in MOVES.items() if d == step), None)
+
+    with pytest.raises(ExerciseFailed, match="rows and columns are mixed up"):
+        check_recovery_move(swapped)
+
+
+def test_recovery_on_diagonals_and_walls_is_caught():
+    def row_first(cell, plan_cell, believed):
+        d_row, d_col = plan_cell[0] - cell[0], plan_cell[1] - cell[1]
+        if d_row:
+            return "down" if d_row > 0 else "up"
+        if d_col:
+            return "right" if d_col > 0 else "left"
+        return None
+
+    with pytest.raises(ExerciseFailed, match="plan cell diagonal to the agent"):
+        check_recovery_move(row_first)
+
+    def ignores_walls(cell, plan_cell, believed):
+        return reference_recovery_move(cell, plan_cell, np.zeros_like(believed))
+
+    with pytest.raises(ExerciseFailed, match="now believed to be a wall"):
+        check_recovery_move(ignores_walls)
