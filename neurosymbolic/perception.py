@@ -1,11 +1,14 @@
 """Neural perception (lesson 9): a small conv net that turns a noisy look at the map into wall odds.
 
 Walls come in blobs, and the noise is independent from cell to cell, so a cell's neighbours say a
-lot about it: three 3x3 convolutions see a 7x7 patch and learn to average the noise away where
-plain thresholding of each cell (``obs > 0.5``) flips many cells. The net is fully convolutional,
-so a net trained on 16x16 maps reads maps of any ``(H, W)``.
+lot about it: four 3x3 convolutions see a 9x9 patch and learn to average the noise away where
+plain thresholding of each cell (``obs > 0.5``) flips many cells. Walls are the rarer class (15-40%
+of cells), so an unweighted loss makes the net shy of calling a wall; counting a missed wall 2.5 times
+in the loss brings its wall recall above thresholding's as well as its accuracy. The net is fully
+convolutional, so a net trained on 16x16 maps reads maps of any ``(H, W)``.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,13 +22,13 @@ from neurosymbolic.world import random_walls
 @dataclass
 class PerceptionConfig:
     channels: int = 16  # feature maps in the hidden conv layers
-    layers: int = 3  # 3x3 conv layers; the receptive field is (2 * layers + 1) cells wide
+    layers: int = 4  # 3x3 conv layers; the receptive field is (2 * layers + 1) cells wide
 
     def __post_init__(self):
         if self.channels < 1 or self.layers < 2:
             raise ValueError(
                 f"need channels >= 1 and layers >= 2, got {self.channels} and {self.layers}.\n"
-                "help: the defaults (16, 3) work well."
+                "help: the defaults (16, 4) work well."
             )
 
 
@@ -65,7 +68,7 @@ class PerceptionTraining:
     noise: tuple[float, float] = (0.3, 1.2)  # each map's noise std is drawn from this range
     wall_density: tuple[float, float] = (0.15, 0.4)
     lr: float = 3e-3
-    wall_weight: float = 2.0  # loss weight of wall cells; > 1 trades free cells for wall recall
+    wall_weight: float = 2.5  # loss weight of wall cells; > 1 trades free cells for wall recall
     seed: int = 0
 
     def __post_init__(self):
@@ -77,7 +80,7 @@ class PerceptionTraining:
         if self.wall_weight <= 0:
             raise ValueError(
                 f"wall_weight must be > 0, got {self.wall_weight}.\n"
-                "help: 1.0 weighs walls and free cells alike; 2.0 counts a missed wall twice."
+                "help: 1.0 weighs walls and free cells alike; 2.5 counts a missed wall 2.5 times."
             )
 
 
@@ -180,8 +183,10 @@ def score_perception(
     return scores
 
 
-def save_perception(model: Perception, stem) -> None:
-    save_checkpoint(model, model.config, stem)
+def save_perception(model: Perception, stem, training: PerceptionTraining | None = None) -> None:
+    """Save the net; `training`, when given, is stored beside the config to say how it was made."""
+    extra = {"training": dataclasses.asdict(training)} if training else None
+    save_checkpoint(model, model.config, stem, extra)
 
 
 def load_perception(stem=None) -> Perception:
