@@ -212,6 +212,8 @@ def gradcheck(
             point[index] = original
             numeric, auto = (above - below) / (2 * eps), float(analytic[k][index])
             error = abs(auto - numeric) / max(abs(auto), abs(numeric), floor)
+            if not np.isfinite(error):  # a NaN or inf gradient is the worst possible answer
+                error = float("inf")
             if error >= worst.max_rel_error:
                 worst = GradCheck(error, k, tuple(int(j) for j in index), auto, numeric, total)
     return worst

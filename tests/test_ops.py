@@ -173,3 +173,11 @@ def test_bad_inputs_give_clear_errors(x32):
         elementwise_kernel(x32, 3, swish_grad_uop)
     with pytest.raises(TypeError, match="floating-point dtype"):
         swish_kernel(Tensor([1, 2]))
+
+
+def test_gradcheck_reports_a_nan_gradient_as_the_worst_error():
+    def nan_backward(x: Tensor) -> Tensor:
+        return elementwise_kernel(x, f=lambda v: v * v, df=lambda v: v * float("nan"))
+
+    result = gradcheck(nan_backward, [Tensor([[0.5, -1.0]])])
+    assert result.max_rel_error == float("inf")
