@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tinygrad import Context, Tensor, TinyJit, nn
 from tinygrad.nn.state import get_parameters
+from tqdm import tqdm
 
 from neurosymbolic.checkpoint import SHIPPED, load_checkpoint, save_checkpoint
 from neurosymbolic.world import random_walls
@@ -118,12 +119,7 @@ def train_perception(
         return loss.realize(*opt.schedule_step())
 
     result = TrainResult()
-    steps = range(training.steps)
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(steps, desc="perception")
-    for _ in steps:
+    for _ in tqdm(range(training.steps), desc="perception", disable=not progress, mininterval=1.0):
         walls, obs = noisy_maps(
             training.batch, training.size, training.noise, training.wall_density, rng
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tinygrad import Context, Tensor, TinyJit, nn
 from tinygrad.nn.state import get_parameters
+from tqdm import tqdm
 
 from neurosymbolic.checkpoint import SHIPPED, load_checkpoint, save_checkpoint
 from neurosymbolic.planner import astar_path
@@ -158,12 +159,7 @@ def train_policy(
         return loss.realize(*opt.schedule_step())
 
     result = TrainResult(examples=len(y))
-    steps = range(training.steps)
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(steps, desc="policy")
-    for _ in steps:
+    for _ in tqdm(range(training.steps), desc="policy", disable=not progress, mininterval=1.0):
         idx = rng.integers(0, len(y), size=training.batch)
         result.losses.append(step(Tensor(x[idx]), Tensor(y[idx])).item())
     return model, result
