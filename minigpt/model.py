@@ -11,6 +11,7 @@ once, in numpy, instead).
 """
 
 import math
+import weakref
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -200,7 +201,7 @@ class MiniGPT:
         S = self.config.block_size
         self.check_ids(tokens[:, -S:] if tokens.ndim == 2 else tokens)
         rng = np.random.default_rng(seed)
-        decoder = _Decoder(self, tokens.shape[0], use_cache)
+        decoder = _Decoder.for_model(self, tokens.shape[0], use_cache)
         logits = decoder.full(tokens)  # (B, V) after the (cropped) prompt
         for i in range(max_new_tokens):
             next_ids = _sample(logits, temperature, top_k, rng)  # (B,)
@@ -215,13 +216,33 @@ class MiniGPT:
 
 
 class _Decoder:
-    """Compiled forward passes for sampling, at fixed shapes so each compiles once per call of
-    `generate`: `full` runs the last block_size tokens (right-padded; causal attention keeps
-    padding from reaching real positions) and, with a cache, fills it; `step` runs one token."""
+    """Compiled forward passes for sampling, at fixed shapes so each compiles once: `full` runs
+    the last block_size tokens (right-padded; causal attention keeps padding from reaching real
+    positions) and, with a cache, fills it; `step` runs one token at a position.
+
+    Decoders are kept per model, batch size and mode, and reused by later `generate` calls (the
+    first two calls of a TinyJit cost far more than a replay) while the model's weights still live
+    in the buffers the compiled steps read (training updates them in place; replacing them, e.g.
+    with tinygrad's load_state_dict, makes a new decoder).
+    """
+
+    _cache: "weakref.WeakKeyDictionary[MiniGPT, dict[tuple[int, bool], _Decoder]]" = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def for_model(cls, model: MiniGPT, batch_size: int, use_cache: bool) -> "_Decoder":
+        decoders = cls._cache.setdefault(model, {})
+        decoder = decoders.get((batch_size, use_cache))
+        if decoder is None or not decoder.weights_unchanged():
+            decoder = decoders[(batch_size, use_cache)] = cls(model, batch_size, use_cache)
+        return decoder
 
     def __init__(self, model: MiniGPT, batch_size: int, use_cache: bool):
         c = model.config
-        self.model, self.block_size = model, c.block_size
+        # a weak reference: the cache above maps the model to this decoder and must not keep it alive
+        self.model, self.block_size = weakref.proxy(model), c.block_size
+        self.weight_buffers = self._weight_buffers()
         self.caches = None
         if use_cache:
             self.caches = [
@@ -230,6 +251,16 @@ class _Decoder:
             ]
         self._full = TinyJit(self._full_fn)
         self._step = TinyJit(self._step_fn)
+
+    def _weight_buffers(self) -> list:
+        """The device buffer behind each weight (None for a weight not realized yet)."""
+        return [t.uop.base.realized for t in get_state_dict(self.model).values()]
+
+    def weights_unchanged(self) -> bool:
+        now = self._weight_buffers()
+        return len(now) == len(self.weight_buffers) and all(
+            a is not None and a is b for a, b in zip(now, self.weight_buffers, strict=True)
+        )
 
     def _realize_with_caches(self, logits: Tensor) -> Tensor:
         caches = [t for cache in self.caches or [] for t in (cache.k, cache.v)]

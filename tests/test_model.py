@@ -175,3 +175,16 @@ def test_attention_weights_are_causal_distributions(model, ids):
     weights = maps[1].numpy()
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
     assert (weights[..., np.triu(np.ones((8, 8), dtype=bool), 1)] == 0).all()
+
+
+def test_decoder_is_reused_until_weights_are_replaced(model):
+    from minigpt.model import _Decoder
+
+    first = model.generate([[1, 2]], 3, seed=0)
+    decoder = _Decoder.for_model(model, 1, True)
+    assert _Decoder.for_model(model, 1, True) is decoder
+    np.testing.assert_array_equal(model.generate([[1, 2]], 3, seed=0), first)
+    old = model.blocks[0].mlp.c_fc.bias
+    model.blocks[0].mlp.c_fc.bias = (old + 0).contiguous().realize()  # same values, new buffer
+    assert _Decoder.for_model(model, 1, True) is not decoder
+    np.testing.assert_array_equal(model.generate([[1, 2]], 3, seed=0), first)
