@@ -24,7 +24,8 @@ def layernorm_ref(x, weight, bias, eps=1e-5):
 
 
 def gelu_ref(x):
-    return 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+    """GPT-2's tanh approximation of x * Phi(x)."""
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
 
 
 def rel_err(got, want):
