@@ -17,7 +17,7 @@ import numpy as np
 from tinygrad import Context, Tensor, TinyJit
 from tinygrad.nn.optim import AdamW, OptimizerGroup
 from tinygrad.nn.state import get_state_dict
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text: works in notebooks without ipywidgets
 
 from minigpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from minigpt.data import CharTokenizer, SyntheticTask, get_batch
