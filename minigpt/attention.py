@@ -66,8 +66,10 @@ def scaled_dot_product_attention(
         scores = visible.where(scores, -math.inf)
     if mask is not None:
         scores = mask.where(scores, -math.inf) if mask.dtype == dtypes.bool else scores + mask
-    # 3) each row becomes a probability distribution over the keys
-    weights = scores.softmax(-1)  # (B, nh, Tq, Tk)
+    # 3) each row becomes a probability distribution over the keys. Stored once (forward and
+    # backward): fused into the matmuls around them they would be recomputed for every column.
+    weights = scores.contiguous_backward().softmax(-1).contiguous()  # (B, nh, Tq, Tk)
+    weights = weights.contiguous_backward()
     # 4) mix the values with those probabilities (dropout is a no-op outside TRAINING)
     out = weights.dropout(dropout) @ v  # (B, nh, Tq, hs)
     return (out, weights) if return_weights else out
@@ -140,9 +142,10 @@ class MultiHeadAttention:
         B, T, C = x.shape
         hs = C // self.n_head
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C)
-        q = q.reshape(B, T, self.n_head, hs).transpose(1, 2)  # (B,T,C) -> (B,nh,T,hs)
-        k = k.reshape(B, T, self.n_head, hs).transpose(1, 2)  # (B,nh,T,hs)
-        v = v.reshape(B, T, self.n_head, hs).transpose(1, 2)  # (B,nh,T,hs)
+        # (B,T,C) -> (B,nh,T,hs). contiguous_backward stores each head-split gradient: without it
+        # tinygrad computes dq, dk and dv in one kernel that pays for all three at every element.
+        q, k, v = (t.reshape(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))
+        q, k, v = q.contiguous_backward(), k.contiguous_backward(), v.contiguous_backward()
         causal, mask = True, None
         if cache is not None and pos is None:
             cache.store_prefix(k, v)

@@ -41,7 +41,9 @@ class MLP:
         self.c_proj = nn.Linear(4 * n_embd, n_embd)
 
     def __call__(self, x: Tensor) -> Tensor:
-        h = self.c_fc(x).gelu()  # (B, T, 4C)
+        # Materialise h and its gradient: fused into the next matmul instead, GELU (a tanh) and
+        # its derivative would be recomputed for every output column, ~2x slower steps on a CPU.
+        h = self.c_fc(x).contiguous_backward().gelu().contiguous()  # (B, T, 4C)
         return self.c_proj(h).dropout(self.dropout)  # (B, T, C)
 
 
