@@ -6,11 +6,16 @@ a hint. A right answer returns a `CheckResult` that reads as one line in the not
 raises `ExerciseFailed`; an exercise still raising ``NotImplementedError`` is reported as not done.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from tinygrad import Tensor
+from tinygrad import Tensor, dtypes
+from tinygrad.nn.state import get_parameters
+
+from minigpt.model import GPTConfig, MiniGPT
+from minigpt.transformer import Block
 
 
 class ExerciseFailed(AssertionError):
@@ -108,6 +113,597 @@ def checker(exercise: str) -> Callable[[Callable[..., str]], Callable[..., Check
         return run
 
     return wrap
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 01 · Tensors, laziness and autograd
+# ---------------------------------------------------------------------------------------------
+
+FD_EPS = (
+    1e-3  # step the checker passes to Exercise 1: large enough that a one-sided difference shows
+)
+
+
+def reference_central_difference(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float):
+    """Exercise 1: df/dx[i] ~ (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for every element i."""
+    x = np.array(x, dtype=np.float64)  # a copy: the caller's array stays untouched
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        original = x[i]
+        x[i] = original + eps
+        above = f(x)
+        x[i] = original - eps
+        below = f(x)
+        x[i] = original
+        grad[i] = (above - below) / (2 * eps)
+    return grad
+
+
+def reference_square_loss_grads(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exercise 2: z = sum((x @ w)^2); dz/dx = 2 (x @ w) w^T and dz/dw = x^T 2 (x @ w)."""
+    h = x @ w  # (n, k)
+    return 2 * h @ w.T, x.T @ (2 * h)
+
+
+def reference_sgd_step(w, b, x, y, lr: float):
+    """Exercise 3: one gradient step on L = mean((x @ w + b - y)^2); returns the new (w, b)."""
+    w, b, x, y = (np.asarray(a, dtype=np.float64) for a in (w, b, x, y))
+    residual = x @ w + b - y  # (n,)
+    grad_w = 2 * x.T @ residual / len(y)  # (d,)
+    grad_b = 2 * residual.mean()
+    return w - lr * grad_w, b - lr * grad_b
+
+
+def _smooth_functions() -> dict[str, tuple[Callable[[np.ndarray], float], np.ndarray]]:
+    rng = np.random.default_rng(10)
+    a = rng.standard_normal((3, 3))
+    return {
+        "f(x) = sum(sin(x) * x^2), x of shape (5,)": (
+            lambda x: float(np.sum(np.sin(x) * x**2)),
+            rng.standard_normal(5),
+        ),
+        "f(x) = sum(exp(A @ x)), x of shape (3,)": (
+            lambda x: float(np.sum(np.exp(a @ x))),
+            rng.standard_normal(3),
+        ),
+        "f(x) = sum(x^3), x of shape (2, 3)": (
+            lambda x: float(np.sum(x**3)),
+            rng.standard_normal((2, 3)) * 2,
+        ),
+    }
+
+
+@checker("Exercise 1")
+def check_central_difference(fn: Callable) -> str:
+    """`fn(f, x, eps)` estimates the gradient of the scalar numpy function f at x, element by element."""
+    hint = (
+        "for each element i: (f(x + eps e_i) - f(x - eps e_i)) / (2 eps), and put x[i] back "
+        "afterwards; a one-sided difference (f(x + eps) - f(x)) / eps is only accurate to O(eps)."
+    )
+    for case, (f, x) in _smooth_functions().items():
+        before = x.copy()
+        got = run_learner("Exercise 1", fn, f, x, FD_EPS)
+        if not np.array_equal(x, before):
+            raise ExerciseFailed(
+                f"Exercise 1: for {case}, your function changed the input x.\n"
+                "hint: restore x[i] after each nudge (or work on a copy: x = x.astype(float))."
+            )
+        expected = reference_central_difference(f, x, FD_EPS)
+        compare("Exercise 1", f"{case}, eps={FD_EPS}", expected, got, hint, rtol=1e-7, atol=1e-9)
+    return "central differences agree to 1e-7 on three functions."
+
+
+@checker("Exercise 2")
+def check_square_loss_grads(fn: Callable) -> str:
+    """`fn(x, w)` returns (dz/dx, dz/dw) for z = sum((x @ w)^2), in numpy, compared with tinygrad."""
+    rng = np.random.default_rng(11)
+    for n, d, k in [(4, 3, 2), (2, 5, 3)]:
+        x, w = rng.standard_normal((n, d)), rng.standard_normal((d, k))
+        tx, tw = Tensor(x), Tensor(w)
+        expected = ((tx @ tw) ** 2).sum().gradient(tx, tw)
+        got = run_learner("Exercise 2", fn, x, w)
+        if not (isinstance(got, tuple | list) and len(got) == 2):
+            raise ExerciseFailed(
+                f"Exercise 2: expected a pair (dz/dx, dz/dw), got {type(got).__name__}.\n"
+                "hint: return grad_x, grad_w"
+            )
+        case = f"x of shape {(n, d)}, w of shape {(d, k)}"
+        for name, exp, value in zip(("dz/dx", "dz/dw"), expected, got, strict=True):
+            compare(
+                "Exercise 2",
+                f"{name}, {case}",
+                exp,
+                value,
+                "with h = x @ w, dz/dh = 2h; then dz/dx = dz/dh @ w.T (shape of x) and "
+                "dz/dw = x.T @ dz/dh (shape of w). Check the factor 2 and which side w.T goes.",
+                rtol=1e-8,
+            )
+    return "both gradients match tinygrad's autograd on two shapes."
+
+
+@checker("Exercise 3")
+def check_sgd_step(fn: Callable) -> str:
+    """`fn(w, b, x, y, lr)` returns the weights after one gradient step on the mean squared error."""
+    rng = np.random.default_rng(12)
+    for n, d in [(8, 3), (5, 1)]:
+        x, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+        w, b = rng.standard_normal(d), 0.5
+        expected = reference_sgd_step(w, b, x, y, 0.1)
+        got = run_learner("Exercise 3", fn, w.copy(), b, x, y, 0.1)
+        if not (isinstance(got, tuple | list) and len(got) == 2):
+            raise ExerciseFailed(
+                f"Exercise 3: expected a pair (new_w, new_b), got {type(got).__name__}.\n"
+                "hint: return w - lr * grad_w, b - lr * grad_b"
+            )
+        hint = (
+            "L = mean((x @ w + b - y)^2): dL/dw = 2 x.T @ r / n and dL/db = 2 mean(r) with "
+            "r = x @ w + b - y; step against the gradient: w - lr * dL/dw."
+        )
+        case = f"x of shape {(n, d)}, lr=0.1"
+        compare("Exercise 3", f"new w, {case}", expected[0], got[0], hint, rtol=1e-6)
+        compare("Exercise 3", f"new b, {case}", expected[1], got[1], hint, rtol=1e-6)
+    return "one step of gradient descent on the mean squared error, as in numpy."
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 02 · Attention from scratch
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """Exercise 1: causal softmax(q k^T / sqrt(hs)) v for q, k, v (B, nh, T, hs)."""
+    T, hs = q.shape[-2], q.shape[-1]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, T)
+    visible = Tensor.ones(T, T).tril().cast(dtypes.bool)  # (T, T): query i sees keys 0..i
+    return visible.where(scores, -math.inf).softmax(-1) @ v  # (B, nh, T, hs)
+
+
+def reference_split_heads(x: Tensor, n_head: int) -> Tensor:
+    """Exercise 2: (B, T, C) -> (B, nh, T, hs), head h holding channels h*hs .. (h+1)*hs - 1."""
+    B, T, C = x.shape
+    return x.reshape(B, T, n_head, C // n_head).transpose(1, 2)  # (B, nh, T, hs)
+
+
+def reference_merge_heads(y: Tensor) -> Tensor:
+    """Exercise 2: (B, nh, T, hs) -> (B, T, C), the inverse of split_heads."""
+    B, nh, T, hs = y.shape
+    return y.transpose(1, 2).reshape(B, T, nh * hs)  # (B, T, C)
+
+
+def reference_causal_mask(T: int) -> Tensor:
+    """Exercise 3: (T, T) booleans, True where query i may look at key j, i.e. j <= i."""
+    return Tensor.ones(T, T).tril().cast(dtypes.bool)
+
+
+def _np_attention(q, k, v, scale: float, causal: bool = True, axis: int = -1) -> np.ndarray:
+    T = q.shape[-2]
+    scores = q @ np.swapaxes(k, -1, -2) * scale  # (B, nh, T, T)
+    if causal:
+        scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, -np.inf)
+    scores = scores - scores.max(axis=axis, keepdims=True)
+    weights = np.exp(scores)
+    weights = weights / weights.sum(axis=axis, keepdims=True)
+    return weights @ v
+
+
+def _matches(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and np.allclose(a, b, atol=1e-4)
+
+
+@checker("Exercise 1")
+def check_attention(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> str:
+    """`fn(q, k, v)` = causal scaled dot-product attention, against numpy and tinygrad's own."""
+    rng = np.random.default_rng(20)
+    for shape in [(2, 3, 6, 8), (1, 2, 5, 16)]:
+        q, k, v = (rng.standard_normal(shape).astype(np.float32) for _ in range(3))
+        hs = shape[-1]
+        case = f"q, k, v of shape {shape} (B, nh, T, hs)"
+        got = to_numpy(run_learner("Exercise 1", fn, Tensor(q), Tensor(k), Tensor(v)))
+        q64, k64, v64 = (a.astype(np.float64) for a in (q, k, v))
+        expected = _np_attention(q64, k64, v64, 1 / math.sqrt(hs))
+        builtin = Tensor(q).scaled_dot_product_attention(Tensor(k), Tensor(v), is_causal=True)
+        assert _matches(builtin.numpy().astype(np.float64), expected)  # the reference agrees
+        mistakes = {
+            "the scores are not scaled: divide q @ k^T by sqrt(hs), so their variance stays near 1.": (
+                _np_attention(q64, k64, v64, 1.0)
+            ),
+            "the scores are divided by hs; the scale is 1 / sqrt(hs).": _np_attention(
+                q64, k64, v64, 1 / hs
+            ),
+            "the causal mask is missing: position i must not see keys after i (set those "
+            "scores to -inf before the softmax).": _np_attention(
+                q64, k64, v64, 1 / math.sqrt(hs), False
+            ),
+            "the softmax runs over the wrong axis: each query's row (axis -1, the keys) must sum "
+            "to 1.": _np_attention(q64, k64, v64, 1 / math.sqrt(hs), axis=-2),
+        }
+        if not _matches(got, expected):
+            for hint, wrong in mistakes.items():
+                if _matches(got, wrong):
+                    raise ExerciseFailed(f"Exercise 1: for {case}, {hint}")
+        compare(
+            "Exercise 1",
+            case,
+            expected,
+            got,
+            "scores = q @ k.transpose(-2, -1) / sqrt(hs); hide j > i with -inf; softmax over "
+            "the last axis; multiply by v.",
+        )
+    return "matches numpy and Tensor.scaled_dot_product_attention(is_causal=True)."
+
+
+@checker("Exercise 2")
+def check_split_merge_heads(split: Callable[[Tensor, int], Tensor], merge: Callable) -> str:
+    """`split(x, n_head)`: (B, T, C) -> (B, nh, T, hs); `merge(y)` undoes it."""
+    rng = np.random.default_rng(21)
+    for B, T, nh, hs in [(2, 5, 3, 4), (1, 4, 2, 6)]:
+        x = rng.standard_normal((B, T, nh * hs)).astype(np.float32)
+        case = f"x of shape {(B, T, nh * hs)}, n_head={nh}"
+        got = to_numpy(run_learner("Exercise 2", split, Tensor(x), nh))
+        expected = x.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)
+        if got.shape == expected.shape and np.allclose(got, x.reshape(B, nh, T, hs)):
+            raise ExerciseFailed(
+                f"Exercise 2: split_heads for {case} reshapes straight to (B, nh, T, hs), which "
+                "mixes positions into heads.\nhint: reshape to (B, T, nh, hs) first (the channels "
+                "of one position split into heads), then swap axes 1 and 2."
+            )
+        compare(
+            "Exercise 2",
+            f"split_heads, {case}",
+            expected,
+            got,
+            "x.reshape(B, T, nh, hs).transpose(1, 2)",
+        )
+        y = rng.standard_normal((B, nh, T, hs)).astype(np.float32)
+        got = to_numpy(run_learner("Exercise 2", merge, Tensor(y)))
+        expected = y.transpose(0, 2, 1, 3).reshape(B, T, nh * hs)
+        if got.shape == expected.shape and np.allclose(got, y.reshape(B, T, nh * hs)):
+            raise ExerciseFailed(
+                f"Exercise 2: merge_heads for y of shape {y.shape} reshapes without moving the "
+                "head axis back.\nhint: y.transpose(1, 2) to (B, T, nh, hs) first, then reshape "
+                "to (B, T, C)."
+            )
+        compare(
+            "Exercise 2",
+            f"merge_heads, y of shape {y.shape}",
+            expected,
+            got,
+            "y.transpose(1, 2).reshape(B, T, nh * hs)",
+        )
+    return "split_heads and merge_heads are each other's inverse and keep positions apart."
+
+
+@checker("Exercise 3")
+def check_causal_mask(fn: Callable[[int], Tensor]) -> str:
+    """`fn(T)` returns a (T, T) mask, True (or 1) where query i may attend to key j <= i."""
+    for T in (4, 7, 1):
+        got = to_numpy(run_learner("Exercise 3", fn, T))
+        expected = np.tril(np.ones((T, T)))
+        if got.shape == expected.shape and T > 1:
+            if np.array_equal(got, expected.T):
+                raise ExerciseFailed(
+                    f"Exercise 3: for T={T}, the mask is transposed: row i (a query) must allow "
+                    "columns j <= i (earlier keys), which is the lower triangle.\nhint: .tril()"
+                )
+            if np.array_equal(got, np.tril(np.ones((T, T)), -1)):
+                raise ExerciseFailed(
+                    f"Exercise 3: for T={T}, the diagonal is hidden: a position may attend to "
+                    "itself (and position 0 has nothing else to attend to).\nhint: .tril() with "
+                    "the default diagonal 0."
+                )
+        compare(
+            "Exercise 3",
+            f"T={T}",
+            expected,
+            got,
+            "Tensor.ones(T, T).tril(): ones on and below the diagonal.",
+        )
+    return "lower-triangular masks for T = 4, 7 and 1."
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 03 · The transformer block
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+    """Exercise 1: normalise the last axis to mean 0, variance 1 (biased), then scale and shift."""
+    mean = x.mean(axis=-1, keepdim=True)  # (..., 1)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdim=True)  # (..., 1), divide by C
+    return (x - mean) / (var + eps).sqrt() * weight + bias
+
+
+def reference_count_params(config: GPTConfig) -> int:
+    """Exercise 2: MiniGPT's parameter count from its config alone."""
+    V, S, L, C = config.vocab_size, config.block_size, config.n_layer, config.n_embd
+    attention = C * 3 * C + 3 * C + C * C + C  # c_attn and c_proj, weights and biases
+    mlp = C * 4 * C + 4 * C + 4 * C * C + C  # c_fc and c_proj
+    block = attention + mlp + 2 * 2 * C  # two LayerNorms, weight and bias each
+    head = 0 if config.tie_weights else V * C  # a tied head reuses the token embedding
+    return V * C + S * C + L * block + 2 * C + head
+
+
+def reference_block_forward(x: Tensor, ln1, attn, ln2, mlp) -> Tensor:
+    """Exercise 3: the pre-norm block, x + attn(ln1(x)), then + mlp(ln2(.))."""
+    x = x + attn(ln1(x))  # (B, T, C)
+    return x + mlp(ln2(x))  # (B, T, C)
+
+
+def _np_layer_norm(x, weight, bias, eps=1e-5, ddof=0, axis=-1):
+    mean = x.mean(axis=axis, keepdims=True)
+    var = x.var(axis=axis, keepdims=True, ddof=ddof)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+@checker("Exercise 1")
+def check_layer_norm(fn: Callable) -> str:
+    """`fn(x, weight, bias, eps)` = layer normalisation over the last axis, against numpy."""
+    rng = np.random.default_rng(30)
+    for shape in [(2, 3, 8), (4, 16)]:
+        C = shape[-1]
+        x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+        x[0, ..., :] = 2.0  # constant rows: variance 0 (C is a power of 2, so the mean is exact)
+        x[1, ..., :] = 2.0 + 1e-3 * x[1, ..., :]  # variance about 1e-5, comparable to eps
+        weight = rng.standard_normal(C).astype(np.float32)
+        bias = rng.standard_normal(C).astype(np.float32)
+        case = f"x of shape {shape} (x[0] constant, x[1] nearly), eps=1e-5"
+        got = to_numpy(run_learner("Exercise 1", fn, Tensor(x), Tensor(weight), Tensor(bias), 1e-5))
+        x64 = x.astype(np.float64)
+        expected = _np_layer_norm(x64, weight, bias)
+        if got.shape == expected.shape and not np.all(np.isfinite(got)):
+            raise ExerciseFailed(
+                f"Exercise 1: for {case}, the output has NaN or inf: a constant row has variance 0."
+                "\nhint: add eps inside the square root: (x - mean) / sqrt(var + eps)."
+            )
+        mistakes = {
+            "the variance is the unbiased one (divided by C - 1); layer norm divides by C.": (
+                _np_layer_norm(x64, weight, bias, ddof=1)
+            ),
+            "the statistics are taken over the wrong axis: each position normalises its own C "
+            "features, so use axis=-1 with keepdim=True.": _np_layer_norm(
+                x64, weight, bias, axis=0
+            ),
+            "eps is added outside the square root: use sqrt(var + eps).": (
+                (x64 - x64.mean(-1, keepdims=True)) / (x64.std(-1, keepdims=True) + 1e-5) * weight
+                + bias
+            ),
+        }
+        if not _matches(got, expected):
+            for hint, wrong in mistakes.items():
+                if _matches(got, wrong):
+                    raise ExerciseFailed(f"Exercise 1: for {case}, {hint}")
+        compare(
+            "Exercise 1",
+            case,
+            expected,
+            got,
+            "(x - mean) / sqrt(var + eps) * weight + bias, mean and (biased) var over the last axis.",
+            rtol=1e-4,
+            atol=1e-4,
+        )
+    return "matches numpy, including a constant row."
+
+
+def _param_count_hint(config: GPTConfig, difference: int) -> str:
+    V, S, L, C = config.vocab_size, config.block_size, config.n_layer, config.n_embd
+    parts = {
+        V * C: "the head: untied it is its own V x C matrix; tied it reuses the token embedding "
+        "and adds nothing.",
+        S * C: "the position embedding, block_size x C.",
+        4 * C * L + 2 * C: "the LayerNorms: two a block plus the final one, C weights and C "
+        "biases each.",
+        9 * C * L: "the biases of a block's four Linear layers: 3C + C + 4C + C.",
+    }
+    what = parts.get(abs(difference))
+    if what is None:
+        return "count per block: attention 4C^2 + 4C, MLP 8C^2 + 5C, LayerNorms 4C."
+    return ("you counted too many; " if difference > 0 else "you missed ") + what
+
+
+@checker("Exercise 2")
+def check_count_params(fn: Callable[[GPTConfig], int]) -> str:
+    """`fn(config)` = MiniGPT(config).num_params(), for random configs, tied and untied."""
+    rng = np.random.default_rng(31)
+    configs = []
+    for tie in (True, False, True):
+        n_head = int(rng.integers(1, 4))
+        configs.append(
+            GPTConfig(
+                vocab_size=int(rng.integers(5, 40)),
+                block_size=int(rng.integers(4, 20)),
+                n_layer=int(rng.integers(1, 4)),
+                n_head=n_head,
+                n_embd=n_head * int(rng.integers(2, 6)),
+                tie_weights=tie,
+            )
+        )
+    for config in configs:
+        expected = MiniGPT(config).num_params()
+        got = run_learner("Exercise 2", fn, config)
+        if got != expected:
+            raise ExerciseFailed(
+                f"Exercise 2: for {config}, MiniGPT has {expected:,} parameters, you counted "
+                f"{got:,} (off by {got - expected:+,}).\nhint: check {_param_count_hint(config, got - expected)}"
+            )
+    return f"your formula agrees with num_params() on {len(configs)} configs, tied and untied."
+
+
+@checker("Exercise 3")
+def check_block_forward(fn: Callable) -> str:
+    """`fn(x, ln1, attn, ln2, mlp)` = the pre-norm Block's output, given its parts."""
+    Tensor.manual_seed(32)
+    block = Block(n_embd=16, n_head=2)
+    for norm in (block.ln1, block.ln2):  # move the norms off 1 and 0 so every mix-up shows
+        norm.weight = (Tensor.rand(16) + 0.5).realize()  # realized one by one: two lazy draws
+        norm.bias = (Tensor.rand(16) - 0.5).realize()  # in one graph could share their numbers
+    Tensor.realize(*get_parameters(block))
+    x = (Tensor.randn(2, 5, 16) * 2).realize()  # (B, T, C)
+    parts = (block.ln1, block.attn, block.ln2, block.mlp)
+    expected = block(x).numpy()
+    got = to_numpy(run_learner("Exercise 3", fn, x, *parts))
+    ln1, attn, ln2, mlp = parts
+    mistakes = {
+        "this is the post-norm block (normalising after the residual add); pre-norm feeds ln(x) "
+        "to each sublayer and adds the result to x itself.": (lambda h: ln2(h + mlp(h)))(
+            ln1(x + attn(x))
+        ),
+        "the residual connections are missing: add each sublayer's output to its input.": mlp(
+            ln2(attn(ln1(x)))
+        ),
+        "the MLP reads the block's input x instead of x after attention: update x first, then "
+        "apply ln2 and the MLP to it.": x + attn(ln1(x)) + mlp(ln2(x)),
+    }
+    if not _matches(got, expected):
+        for hint, wrong in mistakes.items():
+            if _matches(got, wrong.numpy()):
+                raise ExerciseFailed(f"Exercise 3: for x of shape (2, 5, 16), {hint}")
+    compare(
+        "Exercise 3",
+        "x of shape (2, 5, 16) and a Block(16, 2)'s parts",
+        expected,
+        got,
+        "x = x + attn(ln1(x)); then x = x + mlp(ln2(x)); return x.",
+    )
+    return "your block gives the same output as minigpt's Block."
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 04 · MiniGPT
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_make_batch(tokens: np.ndarray, starts: np.ndarray, block_size: int):
+    """Exercise 1: windows x[b] = tokens[s : s + T], targets y[b] = tokens[s + 1 : s + T + 1]."""
+    x = np.stack([tokens[s : s + block_size] for s in starts])  # (B, T)
+    y = np.stack([tokens[s + 1 : s + block_size + 1] for s in starts])  # (B, T)
+    return x, y
+
+
+def reference_sampling_probs(logits: np.ndarray, temperature: float, top_k: int | None):
+    """Exercise 2: the distribution a token is drawn from: softmax(logits / temperature) over the
+    top_k largest logits (all when top_k is None), zero elsewhere."""
+    logits = np.asarray(logits, dtype=np.float64) / temperature  # (B, V)
+    if top_k is not None:
+        kth = np.sort(logits, axis=-1)[:, -top_k][:, None]  # (B, 1), the k-th largest
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return probs / probs.sum(axis=-1, keepdims=True)
+
+
+def reference_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Exercise 3: mean of -log softmax(logits)[target] over the positions whose target is not -1."""
+    logits = np.asarray(logits, dtype=np.float64)  # (B, T, V)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    scored = targets != -1  # (B, T)
+    picked = np.take_along_axis(log_probs, np.where(scored, targets, 0)[..., None], -1)[..., 0]
+    return float(-picked[scored].mean())
+
+
+@checker("Exercise 1")
+def check_make_batch(fn: Callable) -> str:
+    """`fn(tokens, starts, block_size)` returns x (B, T) and y (B, T), y = x shifted by one token."""
+    tokens = np.arange(100, 140, dtype=np.int32)  # each token names its position: 100 + i
+    starts = np.array([0, 7, 31])
+    for T in (4, 8):
+        case = f"tokens = [100, 101, ..., 139], starts = {starts.tolist()}, block_size={T}"
+        got = run_learner("Exercise 1", fn, tokens, starts, T)
+        if not (isinstance(got, tuple | list) and len(got) == 2):
+            raise ExerciseFailed(f"Exercise 1: expected a pair (x, y), got {type(got).__name__}.")
+        x, y = (to_numpy(a) for a in got)
+        expected_x, expected_y = reference_make_batch(tokens, starts, T)
+        if x.shape == y.shape == expected_x.shape and np.array_equal(x, y):
+            raise ExerciseFailed(
+                f"Exercise 1: for {case}, y equals x: the target at each position is the NEXT "
+                "token.\nhint: y = tokens[s + 1 : s + block_size + 1]"
+            )
+        if y.shape == expected_y.shape and np.array_equal(y, expected_x - 1):
+            raise ExerciseFailed(
+                f"Exercise 1: for {case}, y is shifted the wrong way (the previous token).\n"
+                "hint: y[b, t] must be the token after x[b, t]: tokens[s + t + 1]."
+            )
+        hint = "x = tokens[s : s + block_size], y = tokens[s + 1 : s + block_size + 1]"
+        compare("Exercise 1", f"x, {case}", expected_x, x, hint, rtol=0, atol=0)
+        compare("Exercise 1", f"y, {case}", expected_y, y, hint, rtol=0, atol=0)
+    return "x and y are the same windows, y one token ahead."
+
+
+@checker("Exercise 2")
+def check_sampling_probs(fn: Callable) -> str:
+    """`fn(logits, temperature, top_k)` returns the sampling distribution (B, V) for numpy logits."""
+    rng = np.random.default_rng(40)
+    logits = rng.standard_normal((3, 10)) * 2  # (B, V)
+    for temperature, top_k in [(1.0, None), (0.5, None), (2.0, 3), (0.8, 1), (1.0, 10)]:
+        case = f"logits of shape (3, 10), temperature={temperature}, top_k={top_k}"
+        got = to_numpy(run_learner("Exercise 2", fn, logits.copy(), temperature, top_k))
+        expected = reference_sampling_probs(logits, temperature, top_k)
+        if (
+            temperature != 1.0
+            and got.shape == expected.shape
+            and not np.allclose(got, expected)
+            and np.allclose(
+                got, reference_sampling_probs(logits * temperature**2, temperature, top_k)
+            )
+        ):
+            raise ExerciseFailed(
+                f"Exercise 2: for {case}, the logits are multiplied by the temperature; divide "
+                "them: a low temperature must sharpen the distribution.\nhint: logits / temperature"
+            )
+        if top_k is not None and got.shape == expected.shape:
+            kept = (got > 0).sum(axis=-1)
+            if not np.all(kept == top_k):
+                raise ExerciseFailed(
+                    f"Exercise 2: for {case}, rows keep {kept.tolist()} tokens, expected {top_k} "
+                    "each.\nhint: keep the logits >= the k-th largest (np.sort(l)[:, -top_k]) and "
+                    "set the others to -inf before the softmax."
+                )
+        compare(
+            "Exercise 2",
+            case,
+            expected,
+            got,
+            "divide by the temperature, set all but the top_k logits to -inf, then softmax "
+            "along the last axis.",
+            rtol=1e-6,
+            atol=1e-9,
+        )
+    return "temperature and top-k filtering agree with the reference on five settings."
+
+
+@checker("Exercise 3")
+def check_cross_entropy(fn: Callable) -> str:
+    """`fn(logits, targets)`: mean cross-entropy over the targets that are not -1 (numpy in)."""
+    rng = np.random.default_rng(41)
+    logits = rng.standard_normal((2, 6, 5)) * 3  # (B, T, V)
+    targets = rng.integers(0, 5, (2, 6))
+    masked = targets.copy()
+    masked[:, :3] = -1  # the question half of a synthetic task is not scored
+    large = logits * 300  # logits in the hundreds: exp overflows without the max shift
+    cases = [
+        ("logits (2, 6, 5), all targets scored", logits, targets),
+        ("logits (2, 6, 5), the first 3 targets of each row -1", logits, masked),
+        ("logits of size up to ~2000, first 3 targets -1", large, masked),
+    ]
+    for case, lg, tg in cases:
+        got = to_numpy(run_learner("Exercise 3", fn, lg.copy(), tg.copy()))
+        expected = reference_cross_entropy(lg, tg)
+        if got.shape == () and np.isfinite(got) and (tg == -1).any():
+            scored = (tg != -1).sum()
+            if np.isclose(got, expected * scored / tg.size, rtol=1e-6):
+                raise ExerciseFailed(
+                    f"Exercise 3: for {case}, the loss is averaged over all {tg.size} positions; "
+                    f"only the {scored} scored ones count.\nhint: divide the sum by (targets != -1).sum()."
+                )
+        compare(
+            "Exercise 3",
+            case,
+            expected,
+            got,
+            "log_softmax = l - max - log(sum(exp(l - max))) along V; pick each target's entry; "
+            "average -log p over the positions with target != -1.",
+            rtol=1e-6,
+        )
+    return "matches numpy, with ignored positions and with very large logits."
 
 
 # ---------------------------------------------------------------------------------------------
