@@ -69,6 +69,11 @@ class MiniGPT:
                 "help: MiniGPT(GPTConfig(vocab_size=..., block_size=...))."
             )
         self.config = config
+        # stored kernel choices for the CPU (minigpt.tuning); tuning.disable() turns them off.
+        # Imported here so `python -m minigpt.tuning` can run the module as a script.
+        from minigpt import tuning
+
+        tuning.enable_by_default()
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
         self.blocks = [

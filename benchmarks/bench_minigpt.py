@@ -1,0 +1,311 @@
+"""MiniGPT on the CPU, side by side with the same model in PyTorch: training steps and sampling.
+
+Model: nanoGPT's CPU "baby GPT" (4 layers, 4 heads, 128 channels, context 64, vocab 100 as for
+the python-stdlib corpus), batch 12, AdamW with weight-decay groups and gradient clipping. Each
+row runs in its own process, so first-step times and peak memory are not shared between rows;
+every minigpt process gets an empty private tinygrad cache (CACHEDB in a temporary folder), so
+its first step pays the whole compile, as on a fresh machine. PyTorch is optional: without it
+the PyTorch rows print a skip line.
+
+    python benchmarks/bench_minigpt.py              # ~3-4 minutes on 2 cores
+    python benchmarks/bench_minigpt.py --steps 30   # more replayed steps per row
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+SHAPES = {"vocab_size": 100, "block_size": 64, "n_layer": 4, "n_head": 4, "n_embd": 128}
+BATCH, WARMUP_CALLS = 12, 2  # a TinyJit compiles on call 1 and captures on call 2
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _batches(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, SHAPES["vocab_size"], (n, BATCH, SHAPES["block_size"] + 1))
+    return [(b[:, :-1].astype(np.int64), b[:, 1:].astype(np.int64)) for b in x]
+
+
+def minigpt_train(steps: int, tuned: bool) -> dict:
+    from tinygrad import Context, Tensor, TinyJit
+
+    from minigpt import tuning
+    from minigpt.fusion import kernel_report
+    from minigpt.model import GPTConfig, MiniGPT
+    from minigpt.train import TrainConfig, clip_grad_norm, cross_entropy, make_optimizer
+
+    if not tuned:
+        tuning.disable()
+    Tensor.manual_seed(0)
+    model = MiniGPT(GPTConfig(**SHAPES))
+    optimizer = make_optimizer(model, TrainConfig())
+
+    # the step of minigpt.train.train, as a function we can time and count
+    @TinyJit
+    @Context(TRAINING=1)
+    def step(x: Tensor, y: Tensor, lr: Tensor) -> Tensor:
+        for opt in optimizer.optimizers:
+            opt.lr = lr
+        optimizer.zero_grad()
+        loss = cross_entropy(model.forward(x), y).backward()
+        clip_grad_norm(optimizer.params, 1.0)
+        return loss.realize(*optimizer.schedule_step())
+
+    times, losses = [], []
+    for x, y in _batches(steps + WARMUP_CALLS):
+        args = Tensor(x.astype(np.int32)), Tensor(y.astype(np.int32)), Tensor([1e-3])
+        start = time.perf_counter()
+        losses.append(step(*args).item())
+        times.append(time.perf_counter() - start)
+    x, y = _batches(1, seed=1)[0]
+    args = Tensor(x.astype(np.int32)).realize(), Tensor(y.astype(np.int32)).realize()
+    report = kernel_report(lambda: step(*args, Tensor([1e-3]).realize()).item())
+    return {
+        "first": times[0],
+        "capture": times[1],
+        "median": statistics.median(times[WARMUP_CALLS:]),
+        "kernels": report.kernels,
+        "loss": losses[-1],
+        "peak_mib": _peak_mib(),
+        "tuning": str(tuning.status()),
+    }
+
+
+def minigpt_sample(tokens: int, use_cache: bool, tuned: bool) -> dict:
+    from tinygrad import Tensor
+
+    from minigpt import tuning
+    from minigpt.model import GPTConfig, MiniGPT
+
+    if not tuned:
+        tuning.disable()
+    Tensor.manual_seed(0)
+    model = MiniGPT(GPTConfig(**SHAPES))
+    times = []
+    for _ in range(3):  # call 1 compiles; later calls replay the compiled decoders
+        start = time.perf_counter()
+        model.generate([[0]], tokens, seed=0, use_cache=use_cache)
+        times.append(time.perf_counter() - start)
+    return {"first": times[0], "median": statistics.median(times[1:]), "peak_mib": _peak_mib()}
+
+
+def _torch_model(torch):
+    """The same GPT in plain PyTorch: pre-norm blocks, fused qkv, tanh GELU, tied head."""
+    nn, F = torch.nn, torch.nn.functional
+    C, nh, S, V = (SHAPES[k] for k in ("n_embd", "n_head", "block_size", "vocab_size"))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(C), nn.LayerNorm(C)
+            self.c_attn, self.c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+            self.fc, self.proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+
+        def forward(self, x, cache=None):
+            B, T, _ = x.shape
+            q, k, v = self.c_attn(self.ln1(x)).split(C, dim=2)
+            q, k, v = (t.view(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))
+            causal = True
+            if cache is not None:  # [k, v] of earlier positions, extended in place
+                if cache[0] is not None:
+                    k, v, causal = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2), False
+                cache[0], cache[1] = k, v
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            x = x + self.c_proj(y.transpose(1, 2).reshape(B, T, C))
+            return x + self.proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(V, C), nn.Embedding(S, C)
+            self.blocks = nn.ModuleList(Block() for _ in range(SHAPES["n_layer"]))
+            self.ln_f = nn.LayerNorm(C)
+
+        def forward(self, idx, caches=None, start=0):
+            x = self.tok(idx) + self.pos(torch.arange(start, start + idx.shape[1]))
+            for i, block in enumerate(self.blocks):
+                x = block(x, caches[i] if caches else None)
+            return self.ln_f(x) @ self.tok.weight.T
+
+    model = GPT()
+    for name, p in model.named_parameters():  # GPT-2 init, as MiniGPT (scaled c_proj aside)
+        if p.dim() >= 2:
+            torch.nn.init.normal_(p, 0.0, 0.02)
+        elif name.endswith("bias"):
+            torch.nn.init.zeros_(p)
+    return model
+
+
+def torch_train(steps: int, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = _torch_model(torch)
+    params = list(model.parameters())
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
+         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
+        lr=1e-3, betas=(0.9, 0.99), eps=1e-8,
+    )  # fmt: skip
+    times, losses = [], []
+    for x, y in _batches(steps + WARMUP_CALLS):
+        start = time.perf_counter()
+        logits = model(torch.from_numpy(x))
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), torch.from_numpy(y).flatten()
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        times.append(time.perf_counter() - start)
+    return {
+        "first": times[0],
+        "median": statistics.median(times[WARMUP_CALLS:]),
+        "loss": losses[-1],
+        "peak_mib": _peak_mib(),
+    }
+
+
+def torch_sample(tokens: int, use_cache: bool, threads: int) -> dict:
+    """Same algorithm as MiniGPT.generate: the cache is used until the context is full."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model, S = _torch_model(torch).eval(), SHAPES["block_size"]
+    rng = np.random.default_rng(0)
+
+    def generate() -> None:
+        ids = torch.zeros(1, 1, dtype=torch.long)
+        caches = [[None, None] for _ in model.blocks] if use_cache else None
+        logits = model(ids, caches)[:, -1]
+        for _ in range(tokens):
+            probs = torch.softmax(logits.double(), -1).numpy()[0]
+            next_id = torch.tensor([[min(int((probs.cumsum() < rng.random()).sum()), 99)]])
+            ids = torch.cat([ids, next_id], 1)
+            if use_cache and ids.shape[1] <= S:
+                logits = model(next_id, caches, start=ids.shape[1] - 1)[:, -1]
+            else:
+                logits = model(ids[:, -S:])[:, -1]
+
+    times = []
+    with torch.no_grad():
+        for _ in range(3):
+            start = time.perf_counter()
+            generate()
+            times.append(time.perf_counter() - start)
+    return {"first": times[0], "median": statistics.median(times[1:]), "peak_mib": _peak_mib()}
+
+
+WORKERS = {
+    "minigpt-train": lambda a: minigpt_train(a.steps, a.tuned),
+    "minigpt-sample": lambda a: minigpt_sample(a.tokens, a.cache, a.tuned),
+    "torch-train": lambda a: torch_train(a.steps, a.threads),
+    "torch-sample": lambda a: torch_sample(a.tokens, a.cache, a.threads),
+}
+
+
+def run_worker(kind: str, cache_dir: str, db: str | None = None, **flags: object) -> dict | None:
+    """Run one measurement in a fresh process with a private tinygrad cache: a new empty one,
+    or the file `db` in `cache_dir` (warm when an earlier row filled it)."""
+    argv = [sys.executable, __file__, "--worker", kind]
+    for name, value in flags.items():
+        argv += [f"--{name}", str(int(value))]
+    db = db or f"{kind}-{len(os.listdir(cache_dir))}.db"
+    env = dict(os.environ, CACHEDB=os.path.join(cache_dir, db))
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"  {kind} {flags} failed:\n{done.stderr[-2000:]}")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _have_torch() -> bool:
+    return (
+        subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10, help="replayed train steps per row")
+    parser.add_argument("--tokens", type=int, default=200, help="tokens sampled per generate call")
+    parser.add_argument("--skip-default", action="store_true", help="skip the untuned minigpt rows")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--tuned", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args)))
+        return
+
+    has_torch = _have_torch()
+    torch_rows = [1, 2] if has_torch else []
+    tuned_rows = [1] if args.skip_default else [1, 0]
+    cache_dir = tempfile.mkdtemp(prefix="bench-minigpt-")
+    tokens_per_step = BATCH * SHAPES["block_size"]
+    print(f"MiniGPT baby config {SHAPES}, batch {BATCH}")
+    print(f"tinygrad caches (CACHEDB): new empty files in {cache_dir}, except the warm row")
+    if not has_torch:
+        print("PyTorch rows skipped: torch is not installed (pip install torch to compare).")
+
+    train = {}
+    for tuned in tuned_rows:
+        train[f"minigpt ({'tuned kernels' if tuned else 'default heuristics'})"] = run_worker(
+            "minigpt-train", cache_dir, f"train-{tuned}.db", steps=args.steps, tuned=tuned
+        )
+    train["minigpt (tuned kernels), warm compile cache"] = run_worker(
+        "minigpt-train", cache_dir, "train-1.db", steps=args.steps, tuned=1
+    )
+    for threads in torch_rows:
+        train[f"PyTorch eager, {threads} thread(s)"] = run_worker(
+            "torch-train", cache_dir, steps=args.steps, threads=threads
+        )
+    torch_ms = {k: r["median"] for k, r in train.items() if r and k.startswith("PyTorch")}
+    print(f"\nTraining step ({args.steps} replayed steps, median; first step = compile + run)")
+    head = "| row | ms/step | tokens/s | first step s | kernels/step | peak MiB | loss |"
+    print(head + "".join(f" / {k.split(', ')[1]} |" for k in torch_ms))
+    print("|---" * (7 + len(torch_ms)) + "|")
+    for name, r in train.items():
+        if r is None:
+            continue
+        ratios = "".join(f" {r['median'] / ms:.1f}x |" for ms in torch_ms.values())
+        print(
+            f"| {name} | {r['median'] * 1e3:.0f} | {tokens_per_step / r['median']:,.0f} | "
+            f"{r['first']:.1f} | {r.get('kernels', '-')} | {r['peak_mib']:.0f} | "
+            f"{r['loss']:.4f} |{ratios}"
+        )
+
+    print(f"\nSampling {args.tokens} tokens, batch 1 (median of 2 warm calls; first = compile)")
+    print("| row | KV cache | ms/token | first call s | peak MiB |")
+    print("|---|---|---|---|---|")
+    runs = [("minigpt (tuned kernels)", "minigpt-sample", {"tuned": 1})]
+    runs += [(f"PyTorch eager, {t} thread(s)", "torch-sample", {"threads": t}) for t in torch_rows]
+    for name, kind, flags in runs:
+        for cache in (1, 0):
+            r = run_worker(kind, cache_dir, tokens=args.tokens, cache=cache, **flags)
+            if r is not None:
+                per_token = r["median"] / args.tokens * 1e3
+                print(
+                    f"| {name} | {'yes' if cache else 'no'} | {per_token:.2f} | "
+                    f"{r['first']:.1f} | {r['peak_mib']:.0f} |"
+                )
+
+
+if __name__ == "__main__":
+    main()
