@@ -1,0 +1,125 @@
+"""Exercise checkers for the minigpt lessons (01-07), one module a lesson.
+
+A checker runs the learner's function beside the package's reference on random inputs and
+answers in plain words: which input, expected against got, the largest difference, a hint. The
+shared machinery is in `core`; lessons import every checker from here: ``from minigpt.checks import
+check_attention``.
+"""
+
+from minigpt.checks.core import (
+    CheckResult,
+    ExerciseFailed,
+    checker,
+    compare,
+    run_learner,
+    to_numpy,
+)
+from minigpt.checks.lesson01 import (
+    check_central_difference,
+    check_sgd_step,
+    check_square_loss_grads,
+    reference_central_difference,
+    reference_sgd_step,
+    reference_square_loss_grads,
+)
+from minigpt.checks.lesson02 import (
+    check_attention,
+    check_causal_mask,
+    check_split_merge_heads,
+    reference_attention,
+    reference_causal_mask,
+    reference_merge_heads,
+    reference_split_heads,
+)
+from minigpt.checks.lesson03 import (
+    check_block_forward,
+    check_count_params,
+    check_layer_norm,
+    reference_block_forward,
+    reference_count_params,
+    reference_layer_norm,
+)
+from minigpt.checks.lesson04 import (
+    check_cross_entropy,
+    check_make_batch,
+    check_sampling_probs,
+    reference_cross_entropy,
+    reference_make_batch,
+    reference_sampling_probs,
+)
+from minigpt.checks.lesson05 import (
+    check_count_kernels,
+    check_fused_standardize,
+    check_rmse_one_kernel,
+    reference_count_kernels,
+    reference_rmse,
+    reference_standardize_rows,
+)
+from minigpt.checks.lesson06 import (
+    check_logsumexp,
+    check_softplus,
+    check_swish_grad,
+    reference_logsumexp,
+    reference_softplus,
+    reference_swish_grad,
+)
+from minigpt.checks.lesson07 import (
+    check_attend_new_token,
+    check_positions_processed,
+    check_steady_tokens_per_second,
+    reference_attend_new_token,
+    reference_positions_processed,
+    reference_steady_tokens_per_second,
+)
+
+__all__ = [
+    "reference_steady_tokens_per_second",
+    "reference_positions_processed",
+    "reference_attend_new_token",
+    "check_steady_tokens_per_second",
+    "check_positions_processed",
+    "check_attend_new_token",
+    "CheckResult",
+    "ExerciseFailed",
+    "check_attention",
+    "check_block_forward",
+    "check_causal_mask",
+    "check_central_difference",
+    "check_count_kernels",
+    "check_count_params",
+    "check_cross_entropy",
+    "check_fused_standardize",
+    "check_layer_norm",
+    "check_logsumexp",
+    "check_make_batch",
+    "check_rmse_one_kernel",
+    "check_sampling_probs",
+    "check_sgd_step",
+    "check_softplus",
+    "check_split_merge_heads",
+    "check_square_loss_grads",
+    "check_swish_grad",
+    "checker",
+    "compare",
+    "reference_attention",
+    "reference_block_forward",
+    "reference_causal_mask",
+    "reference_central_difference",
+    "reference_count_kernels",
+    "reference_count_params",
+    "reference_cross_entropy",
+    "reference_layer_norm",
+    "reference_logsumexp",
+    "reference_make_batch",
+    "reference_merge_heads",
+    "reference_rmse",
+    "reference_sampling_probs",
+    "reference_sgd_step",
+    "reference_softplus",
+    "reference_split_heads",
+    "reference_square_loss_grads",
+    "reference_standardize_rows",
+    "reference_swish_grad",
+    "run_learner",
+    "to_numpy",
+]

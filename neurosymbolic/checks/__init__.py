@@ -1,0 +1,84 @@
+"""Exercise checkers for the neurosymbolic lessons (08-11), one module a lesson.
+
+Each checker runs the learner's function beside the package's reference on small worlds or noisy
+maps and answers in plain words: which input, expected against got, and a hint. The machinery is
+shared with the minigpt lessons (`minigpt.checks.core`).
+"""
+
+from minigpt.checks.core import (
+    CheckResult,
+    ExerciseFailed,
+    checker,
+    compare,
+    run_learner,
+    to_numpy,
+)
+from neurosymbolic.checks.lesson08 import (
+    check_closed_key,
+    check_heuristic,
+    check_successors,
+    check_worlds,
+    exact_costs_to_go,
+    reference_closed_key,
+    reference_heuristic,
+    reference_successors,
+)
+from neurosymbolic.checks.lesson09 import (
+    check_mean_filter,
+    check_metrics,
+    check_threshold,
+    reference_mean_filter,
+    reference_metrics,
+    reference_threshold,
+)
+from neurosymbolic.checks.lesson10 import (
+    check_accuracy,
+    check_local_view,
+    check_plan_examples,
+    reference_accuracy,
+    reference_local_view,
+    reference_plan_examples,
+)
+from neurosymbolic.checks.lesson11 import (
+    check_needs_replan,
+    check_recovery_move,
+    check_success_and_optimality,
+    reference_needs_replan,
+    reference_recovery_move,
+    reference_success_and_optimality,
+)
+
+__all__ = [
+    "reference_needs_replan",
+    "CheckResult",
+    "ExerciseFailed",
+    "check_accuracy",
+    "check_closed_key",
+    "check_heuristic",
+    "check_local_view",
+    "check_mean_filter",
+    "check_metrics",
+    "check_needs_replan",
+    "check_plan_examples",
+    "check_recovery_move",
+    "check_success_and_optimality",
+    "check_successors",
+    "check_threshold",
+    "check_worlds",
+    "checker",
+    "compare",
+    "exact_costs_to_go",
+    "reference_accuracy",
+    "reference_closed_key",
+    "reference_heuristic",
+    "reference_local_view",
+    "reference_mean_filter",
+    "reference_metrics",
+    "reference_plan_examples",
+    "reference_recovery_move",
+    "reference_success_and_optimality",
+    "reference_successors",
+    "reference_threshold",
+    "run_learner",
+    "to_numpy",
+]

@@ -1,0 +1,179 @@
+"""Checkers for lesson 11 · The hybrid agent."""
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from minigpt.checks.core import ExerciseFailed, checker, compare, run_learner
+from neurosymbolic.agent import HybridAgent, OpenLoopPlanner, needs_replan
+from neurosymbolic.evaluate import summarize
+from neurosymbolic.planner import (
+    astar,
+)
+from neurosymbolic.world import MOVES, Cell, Episode, GridWorld
+
+reference_needs_replan = needs_replan  # Exercise 1 is the agent's own monitor
+
+
+def reference_recovery_move(cell: Cell, plan_cell: Cell, believed: np.ndarray) -> str | None:
+    """Exercise 3: the move from `cell` onto the neighbouring believed-free `plan_cell`, or None."""
+    step = (plan_cell[0] - cell[0], plan_cell[1] - cell[1])
+    for name, delta in MOVES.items():
+        if delta == step and not believed[plan_cell]:
+            return name
+    return None  # the same cell, not a neighbour, or a wall: replanning is the way back
+
+
+def reference_success_and_optimality(
+    episodes: list[Episode], optimum: list[float]
+) -> tuple[float, float]:
+    """Exercise 2: the success rate, and steps / optimal cost averaged over solved episodes only."""
+    row = summarize("", episodes, optimum)
+    return row.success_rate, row.optimality
+
+
+def _monitor_cases() -> list[tuple[str, Cell, list[Cell], np.ndarray]]:
+    believed = np.zeros((5, 5), dtype=bool)  # (H, W)
+    plan = [(2, 0), (2, 1), (2, 2), (2, 3), (2, 4)]
+    wall_behind = believed.copy()
+    wall_behind[2, 0] = True
+    wall_next = believed.copy()
+    wall_next[2, 2] = True
+    wall_far = believed.copy()
+    wall_far[2, 4] = True
+    wall_aside = believed.copy()
+    wall_aside[1, 2] = True
+    return [
+        ("on the plan, nothing in the way", (2, 1), plan[1:], believed),
+        ("on the plan, a wall beside it (not on it)", (2, 1), plan[1:], wall_aside),
+        ("on the plan, a wall on a cell already walked", (2, 1), plan[1:], wall_behind),
+        ("on the plan at its last cell", (2, 4), plan[4:], believed),
+        ("slipped one cell off the plan", (1, 1), plan[1:], believed),
+        ("a bump: still on the previous cell", (2, 0), plan[1:], believed),
+        ("a wall on the very next cell of the plan", (2, 1), plan[1:], wall_next),
+        ("a wall on the plan's last cell, far ahead", (2, 1), plan[1:], wall_far),
+        ("no plan yet (ahead is empty)", (2, 1), [], believed),
+    ]
+
+
+@checker("Exercise 1")
+def check_needs_replan(fn: Callable[[Cell, list[Cell], np.ndarray], bool]) -> str:
+    """`fn(cell, ahead, believed)` says whether to replan, on nine hand-made situations."""
+    for case, cell, ahead, believed in _monitor_cases():
+        expected = reference_needs_replan(cell, ahead, believed)
+        got = run_learner("Exercise 1", fn, cell, list(ahead), believed.copy())
+        if bool(got) != expected:
+            why = (
+                "replan when the agent is not on ahead[0], when any cell of ahead (not only the "
+                "next one) is believed to be a wall, or when there is no plan; otherwise keep "
+                "going, even if walls stand elsewhere on the map."
+            )
+            raise ExerciseFailed(
+                f"Exercise 1: {case} (agent at {cell}, plan ahead {ahead}): expected "
+                f"{'replan' if expected else 'keep the plan'} ({expected}), got {bool(got)}.\n"
+                f"hint: {why}"
+            )
+    return f"{len(_monitor_cases())} situations judged like the agent's monitor."
+
+
+@checker("Exercise 2")
+def check_success_and_optimality(fn: Callable) -> str:
+    """`fn(episodes, optimum)` returns (success rate, optimality) as `evaluate.summarize` does."""
+    worlds = [GridWorld.random(10, 0.3, 2, seed=500 + i) for i in range(6)]
+    seeds = list(range(len(worlds)))
+    optimum = [astar(w).cost for w in worlds]
+    runs = [
+        ("hybrid agent, noise 0.8, slip 0.1", HybridAgent(None, None), 0.8, 0.1, 100),
+        ("hybrid agent cut at 30 steps", HybridAgent(None, None), 0.8, 0.1, 30),
+        ("open-loop planner, noise 0.3, slip 0.05", OpenLoopPlanner(None), 0.3, 0.05, 100),
+        ("open-loop planner, noise 1.5, slip 0.3", OpenLoopPlanner(None), 1.5, 0.3, 100),
+    ]
+    lines = []
+    for name, agent, noise, slip, max_steps in runs:
+        episodes = agent.run_many(worlds, seeds, noise, slip, max_steps)
+        solved = sum(e.success for e in episodes)
+        case = f"{len(episodes)} episodes of the {name} ({solved} solved)"
+        expected = reference_success_and_optimality(episodes, optimum)
+        got = run_learner("Exercise 2", fn, episodes, list(optimum))
+        if not (isinstance(got, tuple | list) and len(got) == 2):
+            raise ExerciseFailed(
+                f"Exercise 2: for {case}, expected a pair (success_rate, optimality), got {got!r}."
+                "\nhint: return two floats."
+            )
+        compare(
+            "Exercise 2",
+            case + " (success rate)",
+            expected[0],
+            got[0],
+            "the success rate is solved episodes / all episodes, a fraction in [0, 1].",
+        )
+        if math.isnan(expected[1]):
+            if not math.isnan(float(got[1])):
+                raise ExerciseFailed(
+                    f"Exercise 2: for {case}, no episode was solved, so the optimality is "
+                    f"undefined (nan); got {got[1]!r}.\n"
+                    "hint: return math.nan when no episode succeeded."
+                )
+            lines.append("nan")
+            continue
+        compare(
+            "Exercise 2",
+            case + " (optimality)",
+            expected[1],
+            got[1],
+            "average steps / optimal cost over the solved episodes only (a failed episode has no "
+            "meaningful length); the ratio is >= 1, steps on top.",
+        )
+        lines.append(f"{expected[1]:.2f}")
+    return f"success rates and optimality ({', '.join(lines)}) agree with evaluate."
+
+
+def _recovery_cases() -> list[tuple[str, Cell, Cell, np.ndarray]]:
+    free = np.zeros((5, 5), dtype=bool)  # (H, W)
+    walled = free.copy()
+    walled[1, 2] = True
+    cell = (2, 2)
+    cases = [
+        (f"plan cell {name} of the agent", cell, (2 + dr, 2 + dc), free)
+        for name, (dr, dc) in [
+            ("above", (-1, 0)),
+            ("below", (1, 0)),
+            ("left", (0, -1)),
+            ("right", (0, 1)),
+        ]
+    ]
+    return cases + [
+        ("plan cell diagonal to the agent", cell, (1, 1), free),
+        ("plan cell two steps away", cell, (2, 4), free),
+        ("agent already on the plan cell", cell, cell, free),
+        ("plan cell above, now believed to be a wall", cell, (1, 2), walled),
+    ]
+
+
+@checker("Exercise 3")
+def check_recovery_move(fn: Callable[[Cell, Cell, np.ndarray], str | None]) -> str:
+    """`fn(cell, plan_cell, believed)`: the move back onto the plan after a slip, or None."""
+    for case, cell, plan_cell, believed in _recovery_cases():
+        expected = reference_recovery_move(cell, plan_cell, believed)
+        got = run_learner("Exercise 3", fn, cell, plan_cell, believed.copy())
+        if got != expected:
+            hint = (
+                "return None unless plan_cell is one of the four neighbours of cell and believed "
+                "free; then the move with MOVES[move] == (plan_cell[0] - cell[0], "
+                "plan_cell[1] - cell[1])."
+            )
+            if expected is not None and got is not None and got in MOVES:
+                turned = tuple(-v for v in MOVES[got]) == MOVES[expected]
+                hint = (
+                    "that move goes the other way: the step is plan_cell - cell, "
+                    "not cell - plan_cell."
+                    if turned
+                    else "rows and columns are mixed up: a row change is up or down, a column "
+                    "change left or right."
+                )
+            raise ExerciseFailed(
+                f"Exercise 3: {case} (agent at {cell}, plan cell {plan_cell}): expected "
+                f"{expected!r}, got {got!r}.\nhint: {hint}"
+            )
+    return f"{len(_recovery_cases())} situations: the four ways back, and when to replan instead."
