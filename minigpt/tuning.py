@@ -203,13 +203,15 @@ def search(
     beam: int = 1,
     path: str | Path = TABLE_PATH,
     merge: bool = True,
+    sampling: bool = True,
     **config: int,
 ) -> Table:
     """BEAM-search the kernels of training (3 steps) and sampling for the given shapes; save them.
 
     `config` holds GPTConfig fields (n_layer, n_head, n_embd, block_size); each vocabulary size
-    gets its own model. Costs minutes per shape (the search times candidates on this machine);
-    with `merge` the entries already in the table at `path` are kept unless searched again.
+    gets its own model; `sampling=False` skips the kernels of `generate` (batch 1). Costs
+    minutes per shape (the search times candidates on this machine); with `merge` the entries
+    already in the table at `path` are kept unless searched again.
     """
     import platform
 
@@ -220,16 +222,6 @@ def search(
     from minigpt.train import TrainConfig, train
 
     table = load_table(path) if merge and Path(path).is_file() else {}
-    for vocab_size in vocab_sizes:
-        model = MiniGPT(GPTConfig(vocab_size=vocab_size, **config))
-        S = model.config.block_size
-        tokens = np.random.default_rng(0).integers(0, vocab_size, 20 * S * batch_size)
-        steps = TrainConfig(steps=3, warmup=0, batch_size=batch_size, eval_batches=1)
-        with recording() as found, Context(BEAM=beam):
-            train(model, tokens, tokens, steps, progress=False)
-            for use_cache in (True, False):
-                model.generate(tokens[None, :1], S + 2, seed=0, use_cache=use_cache)
-        table.update(found)
     about = {
         "tinygrad": "0.14.0",
         "device": "CPU (clang)",
@@ -237,7 +229,17 @@ def search(
         "machine": f"{platform.machine()}, {platform.processor() or 'unknown CPU'}",
         "shapes": {"vocab_sizes": list(vocab_sizes), "batch_size": batch_size, **config},
     }
-    save_table(table, path, about)
+    for vocab_size in vocab_sizes:
+        model = MiniGPT(GPTConfig(vocab_size=vocab_size, **config))
+        S = model.config.block_size
+        tokens = np.random.default_rng(0).integers(0, vocab_size, 20 * S * batch_size)
+        steps = TrainConfig(steps=3, warmup=0, batch_size=batch_size, eval_batches=1)
+        with recording() as found, Context(BEAM=beam):
+            train(model, tokens, tokens, steps, progress=False)
+            for use_cache in (True, False) if sampling else ():
+                model.generate(tokens[None, :1], S + 2, seed=0, use_cache=use_cache)
+        table.update(found)
+        save_table(table, path, about)  # after each shape: an interrupted search keeps its work
     return table
 
 
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(
         prog="python -m minigpt.tuning",
-        description="Search tinygrad kernel choices (BEAM) for MiniGPT shapes; save them for reuse.",
+        description="Search kernel choices (BEAM) for MiniGPT shapes and store them for reuse.",
     )
     parser.add_argument("--vocab", type=int, nargs="+", default=[100, 65], help="vocabulary sizes")
     parser.add_argument("--batch-size", type=int, default=12, help="training batch size")
@@ -258,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beam", type=int, default=1, help="beam width (2 is slower to search)")
     parser.add_argument("--out", default=str(TABLE_PATH), help="table to write (merged into)")
     parser.add_argument("--fresh", action="store_true", help="replace the table, do not merge")
+    parser.add_argument("--no-sampling", action="store_true", help="tune training kernels only")
     args = parser.parse_args(argv)
     # search only what the compiled steps replay, not the one-off kernels of their first call
     os.environ.setdefault("IGNORE_JIT_FIRST_BEAM", "1")
@@ -267,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         args.beam,
         args.out,
         merge=not args.fresh,
+        sampling=not args.no_sampling,
         block_size=args.block_size,
         n_layer=args.n_layer,
         n_head=args.n_head,
