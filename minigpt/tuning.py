@@ -9,9 +9,12 @@ where the key is the hash of the kernel's graph (no data, no machine details).
 
 `enable()` installs a hook in tinygrad's compile step: a CPU kernel whose key is in the table gets
 the stored choices, every other kernel keeps the default heuristics, and nothing is ever searched.
-Building a MiniGPT enables it unless `disable()` was called. The choices are valid on any machine
-and were timed on a small x86-64 CPU; `python -m minigpt.tuning` (or `make tune`) searches again
-for other shapes or another machine and merges the results into the table.
+Building a MiniGPT enables it unless `disable()` was called. The keys do not depend on the
+machine, and the choices apply on any CPU (a choice needing more threads than this machine has is
+skipped); they were timed on a 2-core x86-64 CPU, so another CPU may prefer others. The shipped
+table (~180 kernels, ~20 KB) took ~20 minutes of `BEAM=1` search on that machine, under load.
+`python -m minigpt.tuning` (or `make tune`) searches again for other shapes or another machine
+and merges the results into the table; nothing else ever searches.
 """
 
 import json
@@ -96,6 +99,15 @@ def _kernel_calls(linear: UOp) -> Iterator[UOp]:
     return (u for u in linear.toposort() if u.op is Ops.CALL and _is_cpu_kernel(u))
 
 
+def _fits(opts: tuple[Opt, ...], call: UOp) -> bool:
+    """Whether this machine can apply the choices: the only machine-dependent one is how many
+    threads split a loop (THREAD), which must not exceed the threads tinygrad may use here."""
+    device = call.device if isinstance(call.device, str) else call.device[0]
+    renderer = Device[device].renderer
+    most = renderer.global_max[0] if renderer.has_threads and renderer.global_max else 0
+    return all(o.op is not OptOps.THREAD or o.arg <= most for o in opts)
+
+
 def _with_stored_opts(linear: UOp) -> UOp:
     """The hook: give each CPU kernel found in the table its stored choices, then compile."""
     if NOOPT:  # optimisations switched off on purpose (a lesson's baseline): respect that
@@ -106,7 +118,7 @@ def _with_stored_opts(linear: UOp) -> UOp:
         if sink.arg.beam or sink.arg.opts_to_apply is not None:
             continue  # BEAM asked for explicitly, or choices already set: leave it alone
         opts = _State.table.get(kernel_key(sink))
-        if opts is None:
+        if opts is None or not _fits(opts, call):
             _State.misses += 1
             continue
         _State.hits += 1

@@ -111,3 +111,15 @@ def test_shipped_table_loads():
     table = tuning.load_table()
     assert len(table) > 50
     assert all(isinstance(o, Opt) for opts in table.values() for o in opts)
+
+
+def test_choices_this_machine_cannot_apply_fall_back(table_file, tmp_path):
+    """More threads than this machine allows: the kernel keeps the heuristics instead of failing."""
+    (key,) = tuning.load_table(table_file)
+    path = tmp_path / "threads.json"
+    tuning.save_table({key: (Opt(OptOps.THREAD, 0, 10**6),)}, path, about={})
+    tuning.enable(path)
+    a, b = matmul_inputs(3)
+    source, c = matmul_kernel(a, b)
+    assert tuning.status().hits == 0 and "THREAD" not in source.opts
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
