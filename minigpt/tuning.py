@@ -1,4 +1,4 @@
-"""Tuned kernels: BEAM search's choices, found once and shipped, applied with no search (lesson 4).
+"""Tuned kernels: BEAM search's choices, found once and shipped, applied with no search (lesson 7).
 
 tinygrad turns every kernel's loops into C with a few optimisation choices (which axes to unroll,
 upcast into vectors, ...). By default hand-written heuristics pick them at once; BEAM search
