@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from tinygrad import Tensor
 
-from minigpt.checks import CheckResult, ExerciseFailed, checker, compare, run_learner
+from minigpt.checks.core import (
+    CheckResult,
+    ExerciseFailed,
+    checker,
+    compare,
+    name_mistake,
+    run_learner,
+)
 
 
 def test_compare_accepts_a_tensor_equal_to_the_reference():
@@ -50,3 +57,12 @@ def test_unsolved_exercise_is_reported_not_raised():
 def test_a_crash_in_the_learners_code_is_explained():
     with pytest.raises(ExerciseFailed, match="your function raised ZeroDivisionError"):
         run_learner("Exercise 2", lambda: 1 / 0)
+
+
+def test_a_typical_mistake_is_named():
+    expected = np.array([1.0, 2.0])
+    mistakes = {"the scale is missing.": np.array([2.0, 4.0]), "wrong sign.": -expected}
+    with pytest.raises(ExerciseFailed, match="Exercise 4: for x, wrong sign"):
+        name_mistake("Exercise 4", "x", -expected, expected, mistakes)
+    name_mistake("Exercise 4", "x", expected, expected, mistakes)  # right: nothing to name
+    name_mistake("Exercise 4", "x", expected + 1, expected, mistakes)  # unknown mistake: compare()

@@ -35,10 +35,19 @@ def to_numpy(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def matches(a: np.ndarray, b: np.ndarray, atol: float = 1e-4) -> bool:
-    """True when `a` has `b`'s shape, no NaN or inf, and values within `atol`: used to name a mistake
-    by matching the learner's output against a typical wrong answer."""
+def _matches(a: np.ndarray, b: np.ndarray, atol: float = 1e-4) -> bool:
     return a.shape == b.shape and bool(np.all(np.isfinite(a))) and np.allclose(a, b, atol=atol)
+
+
+def name_mistake(exercise: str, case: str, got, expected, mistakes: dict) -> None:
+    """If `got` is wrong but equals a typical wrong answer (a value of `mistakes`), raise
+    `ExerciseFailed` with that mistake's explanation (its key); otherwise do nothing."""
+    got = to_numpy(got)
+    if _matches(got, to_numpy(expected)):
+        return
+    for explanation, wrong in mistakes.items():
+        if _matches(got, to_numpy(wrong)):
+            raise ExerciseFailed(f"{exercise}: for {case}, {explanation}")
 
 
 def _preview(array: np.ndarray, count: int = 4) -> str:

@@ -6,7 +6,14 @@ import numpy as np
 from tinygrad import Tensor
 from tinygrad.nn.state import get_parameters
 
-from minigpt.checks.core import ExerciseFailed, checker, compare, matches, run_learner, to_numpy
+from minigpt.checks.core import (
+    ExerciseFailed,
+    checker,
+    compare,
+    name_mistake,
+    run_learner,
+    to_numpy,
+)
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.transformer import Block
 
@@ -73,10 +80,7 @@ def check_layer_norm(fn: Callable) -> str:
                 + bias
             ),
         }
-        if not matches(got, expected):
-            for hint, wrong in mistakes.items():
-                if matches(got, wrong):
-                    raise ExerciseFailed(f"Exercise 1: for {case}, {hint}")
+        name_mistake("Exercise 1", case, got, expected, mistakes)
         compare(
             "Exercise 1",
             case,
@@ -158,10 +162,7 @@ def check_block_forward(fn: Callable) -> str:
         "the MLP reads the block's input x instead of x after attention: update x first, then "
         "apply ln2 and the MLP to it.": x + attn(ln1(x)) + mlp(ln2(x)),
     }
-    if not matches(got, expected):
-        for hint, wrong in mistakes.items():
-            if matches(got, wrong.numpy()):
-                raise ExerciseFailed(f"Exercise 3: for x of shape (2, 5, 16), {hint}")
+    name_mistake("Exercise 3", "x of shape (2, 5, 16)", got, expected, mistakes)
     compare(
         "Exercise 3",
         "x of shape (2, 5, 16) and a Block(16, 2)'s parts",
