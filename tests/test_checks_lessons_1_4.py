@@ -20,48 +20,20 @@ from minigpt.checks import (
     check_sgd_step,
     check_split_merge_heads,
     check_square_loss_grads,
-    reference_attention,
-    reference_block_forward,
     reference_causal_mask,
     reference_central_difference,
     reference_count_params,
     reference_cross_entropy,
-    reference_layer_norm,
     reference_make_batch,
     reference_merge_heads,
     reference_sampling_probs,
     reference_sgd_step,
     reference_split_heads,
-    reference_square_loss_grads,
 )
 
 
 def unsolved(*args):
     raise NotImplementedError("Exercise N: write it")
-
-
-@pytest.mark.parametrize(
-    ("check", "reference"),
-    [
-        (check_central_difference, reference_central_difference),
-        (check_square_loss_grads, reference_square_loss_grads),
-        (check_sgd_step, reference_sgd_step),
-        (check_attention, reference_attention),
-        (check_causal_mask, reference_causal_mask),
-        (check_layer_norm, reference_layer_norm),
-        (check_count_params, reference_count_params),
-        (check_block_forward, reference_block_forward),
-        (check_make_batch, reference_make_batch),
-        (check_sampling_probs, reference_sampling_probs),
-        (check_cross_entropy, reference_cross_entropy),
-    ],
-    ids=lambda f: f.__name__,
-)
-def test_reference_passes_and_unsolved_is_reported(check, reference):
-    result = check(reference)
-    assert result.passed and "correct" in repr(result), repr(result)
-    pending = check(unsolved)
-    assert not pending.passed and "not solved yet" in repr(pending)
 
 
 def test_split_merge_reference_passes_and_unsolved_is_reported():
