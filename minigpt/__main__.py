@@ -29,14 +29,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="checkpoint directory (replaced as a whole)")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    for name in MODEL_FLAGS:
-        default = getattr(model_defaults, name)
-        t.add_argument(
-            f"--{name.replace('_', '-')}",
-            type=type(default),
-            default=default,
-            help=f"model size: {name} (default {default}; ignored with --resume)",
-        )
     train_help = {
         "steps": "optimizer steps in total",
         "batch_size": "sequences per step",
@@ -50,14 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint_interval": "steps between checkpoints",
         "seed": "random seed for initialisation and batches",
     }
-    for name, text in train_help.items():
-        default = getattr(train_defaults, name)
-        t.add_argument(
-            f"--{name.replace('_', '-')}",
-            type=type(default),
-            default=default,
-            help=f"{text} (default {default})",
-        )
+    model_help = {name: f"model size: {name}" for name in MODEL_FLAGS}
+    for defaults, helps, note in (
+        (model_defaults, model_help, "; ignored with --resume"),
+        (train_defaults, train_help, ""),
+    ):
+        for name, text in helps.items():
+            default = getattr(defaults, name)
+            t.add_argument(
+                f"--{name.replace('_', '-')}",
+                type=type(default),
+                default=default,
+                help=f"{text} (default {default}{note})",
+            )
 
     s = commands.add_parser("sample", help="generate text from a trained checkpoint")
     s.add_argument("--ckpt", required=True, help="checkpoint directory written by train")

@@ -5,6 +5,7 @@ headless (Agg) and in notebooks alike; the world and the agents never draw anyth
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -110,33 +111,28 @@ def animate_episode(world: GridWorld, episode: Episode, interval_ms: int = 150) 
     )
 
 
-def save_gif(anim: FuncAnimation, path: str | Path, fps: int = 6) -> Path:
-    """Write the animation as a GIF through a temporary file, renamed into place when complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".gif")
-    os.close(fd)
-    try:
-        anim.save(tmp, writer=PillowWriter(fps=fps))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Save a figure through a temporary file renamed into place."""
+def _write_atomically(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place: a crash
+    never leaves half a file under the real name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=path.suffix)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi)
+        write(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def save_gif(anim: FuncAnimation, path: str | Path, fps: int = 6) -> Path:
+    """Write the animation as a GIF (written to a temporary file, renamed when complete)."""
+    return _write_atomically(path, lambda tmp: anim.save(tmp, writer=PillowWriter(fps=fps)))
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
+    """Save a figure (written to a temporary file, renamed when complete)."""
+    return _write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi))
