@@ -2,81 +2,20 @@
 
 import numpy as np
 import pytest
-from tinygrad import Tensor
+from tinygrad import Tensor, dtypes
 
-from minigpt.checks import (
-    check_attend_new_token,
-    check_attention,
-    check_block_forward,
-    check_causal_mask,
-    check_central_difference,
-    check_count_kernels,
-    check_count_params,
-    check_cross_entropy,
-    check_fused_standardize,
-    check_layer_norm,
-    check_logsumexp,
-    check_make_batch,
-    check_positions_processed,
-    check_rmse_one_kernel,
-    check_sampling_probs,
-    check_sgd_step,
-    check_softplus,
-    check_square_loss_grads,
-    check_steady_tokens_per_second,
-    check_swish_grad,
-    reference_attend_new_token,
-    reference_attention,
-    reference_block_forward,
-    reference_causal_mask,
-    reference_central_difference,
-    reference_count_kernels,
-    reference_count_params,
-    reference_cross_entropy,
-    reference_layer_norm,
-    reference_logsumexp,
-    reference_make_batch,
-    reference_positions_processed,
-    reference_rmse,
-    reference_sampling_probs,
-    reference_sgd_step,
-    reference_softplus,
-    reference_square_loss_grads,
-    reference_standardize_rows,
-    reference_steady_tokens_per_second,
-    reference_swish_grad,
-)
+import minigpt.checks
+import neurosymbolic.checks
 from minigpt.checks.core import (
     CheckResult,
     ExerciseFailed,
     checker,
     compare,
+    expect_float,
+    expect_int,
+    expect_tuple,
     name_mistake,
     run_learner,
-)
-from neurosymbolic.checks import (
-    check_closed_key,
-    check_heuristic,
-    check_local_view,
-    check_mean_filter,
-    check_metrics,
-    check_needs_replan,
-    check_plan_examples,
-    check_recovery_move,
-    check_success_and_optimality,
-    check_successors,
-    check_threshold,
-    reference_closed_key,
-    reference_heuristic,
-    reference_local_view,
-    reference_mean_filter,
-    reference_metrics,
-    reference_needs_replan,
-    reference_plan_examples,
-    reference_recovery_move,
-    reference_success_and_optimality,
-    reference_successors,
-    reference_threshold,
 )
 
 
@@ -101,7 +40,9 @@ def test_compare_reports_a_wrong_shape():
 
 
 def test_compare_reports_nan():
-    with pytest.raises(ExerciseFailed, match="NaN or inf"):
+    with pytest.raises(
+        ExerciseFailed, match=r"\(NaN or inf\): NaN at index \(1,\) \(1 of 2 values\)"
+    ):
         compare("Exercise 1", "x", np.zeros(2), np.array([0.0, np.nan]), "")
 
 
@@ -134,50 +75,206 @@ def test_a_typical_mistake_is_named():
     name_mistake("Exercise 4", "x", expected + 1, expected, mistakes)  # unknown mistake: compare()
 
 
-def unsolved(*args):
-    raise NotImplementedError("Exercise N: write it")
+def test_compare_centres_the_preview_on_the_largest_difference():
+    expected = np.zeros((3, 20))
+    got = expected.copy()
+    got[2, 15] = 1.0  # the first values agree: a preview of them would hide the mistake
+    with pytest.raises(ExerciseFailed) as failure:
+        compare("Exercise 1", "x", expected, got, "")
+    message = str(failure.value)
+    assert "at index (2, 15) (expected 0, got 1)" in message
+    assert "got     [2, 12:19]: [0, 0, 0, 1, 0, 0, 0]" in message
+
+
+def test_compare_is_relative_so_float32_answers_pass():
+    expected = np.array([0.95970001, 1234.5678, 1e-3], dtype=np.float64)
+    compare("Exercise 1", "x", expected, expected.astype(np.float32), "", rtol=0, atol=1e-9)
+    compare("Exercise 1", "x", np.float64(0.9597), Tensor([0.9597]), "", rtol=1e-9, atol=1e-12)
+    with pytest.raises(ExerciseFailed, match="largest difference"):
+        compare("Exercise 1", "x", expected, expected * 1.001, "")
+
+
+def test_compare_exact_when_asked():
+    with pytest.raises(ExerciseFailed, match="largest difference 1 at index"):
+        compare("Exercise 1", "x", np.array([3, 4]), np.array([3, 5]), "", rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(
-    ("check", "reference"),
+    ("got", "sentence"),
     [
-        (check_central_difference, reference_central_difference),
-        (check_square_loss_grads, reference_square_loss_grads),
-        (check_sgd_step, reference_sgd_step),
-        (check_attention, reference_attention),
-        (check_causal_mask, reference_causal_mask),
-        (check_layer_norm, reference_layer_norm),
-        (check_count_params, reference_count_params),
-        (check_block_forward, reference_block_forward),
-        (check_make_batch, reference_make_batch),
-        (check_sampling_probs, reference_sampling_probs),
-        (check_cross_entropy, reference_cross_entropy),
-        (check_rmse_one_kernel, reference_rmse),
-        (check_count_kernels, reference_count_kernels),
-        (check_fused_standardize, reference_standardize_rows),
-        (check_softplus, reference_softplus),
-        (check_swish_grad, reference_swish_grad),
-        (check_logsumexp, reference_logsumexp),
-        (check_heuristic, reference_heuristic),
-        (check_successors, reference_successors),
-        (check_closed_key, reference_closed_key),
-        (check_threshold, reference_threshold),
-        (check_metrics, reference_metrics),
-        (check_mean_filter, reference_mean_filter),
-        (check_local_view, reference_local_view),
-        (check_plan_examples, reference_plan_examples),
-        (check_needs_replan, reference_needs_replan),
-        (check_success_and_optimality, reference_success_and_optimality),
-        (check_recovery_move, reference_recovery_move),
-        (check_positions_processed, reference_positions_processed),
-        (check_attend_new_token, reference_attend_new_token),
-        (check_steady_tokens_per_second, reference_steady_tokens_per_second),
+        (None, "returned None"),
+        ("0.5", "expected numbers, got the text '0.5'"),
+        ([[1.0, 2.0], [3.0]], "numpy cannot read as one"),
+        (np.zeros((3, 2)), r"expected an output of shape \(2, 3\), got \(3, 2\) \(the axes are"),
+        (np.zeros((2, 3, 1)), "one axis too many: keepdim=True where"),
+        (np.array([[0.0, np.inf, 0.0], [0.0, 0.0, 0.0]]), r"\(NaN or inf\): inf at index \(0, 1\)"),
+        (np.full((2, 3), np.nan), r"\(NaN or inf\): NaN at index \(0, 0\) \(6 of 6 values"),
     ],
-    ids=lambda f: f.__name__,
+    ids=["none", "text", "ragged", "transposed", "extra-axis", "inf", "nan"],
 )
+def test_compare_names_each_malformed_answer(got, sentence):
+    with pytest.raises(ExerciseFailed, match=sentence):
+        compare("Exercise 1", "x of shape (2, 3)", np.zeros((2, 3)), got, "")
+
+
+def test_compare_names_a_missing_keepdim():
+    with pytest.raises(ExerciseFailed, match="keepdim=True"):
+        compare("Exercise 1", "x", np.zeros((4, 1)), np.zeros(4), "")
+
+
+def test_expect_helpers_read_numbers_and_tuples_or_say_why_not():
+    assert expect_int("Exercise 1", "x", np.int64(7), "") == 7
+    assert expect_int("Exercise 1", "x", Tensor([7.0]), "") == 7
+    assert expect_float("Exercise 1", "x", Tensor(0.5), "") == 0.5
+    with pytest.raises(ExerciseFailed, match="returned None"):
+        expect_int("Exercise 1", "x", None, "")
+    with pytest.raises(ExerciseFailed, match="a bool"):
+        expect_int("Exercise 1", "x", True, "")
+    with pytest.raises(ExerciseFailed, match="expected a whole number, got 2.5"):
+        expect_int("Exercise 1", "x", 2.5, "")
+    with pytest.raises(ExerciseFailed, match="expected a finite number, got nan"):
+        expect_float("Exercise 1", "x", float("nan"), "")
+    with pytest.raises(ExerciseFailed, match=r"but bytes is None"):
+        expect_tuple("Exercise 1", "x", (3, None), ("kernels", "bytes"), "")
+    with pytest.raises(ExerciseFailed, match=r"expected a tuple of 2 \(kernels, bytes\), got the"):
+        expect_tuple("Exercise 1", "x", 3, ("kernels", "bytes"), "")
+
+
+def test_the_checker_turns_any_error_reading_an_answer_into_a_message():
+    @checker("Exercise 5")
+    def check(fn):
+        return f"{run_learner('Exercise 5', fn)[3]}"  # indexing a short answer fails
+
+    with pytest.raises(ExerciseFailed, match=r"Exercise 5: the checker could not use your answer"):
+        check(lambda: [1, 2])
+    with pytest.raises(ExerciseFailed, match=r"expected your function, got the number 3"):
+        check(3)
+
+
+# Every checker of both packages, found by name: `check_X` is a checker, `reference_X` its answer.
+CHECKERS = {
+    name: (
+        getattr(package, name),
+        getattr(package, "reference_" + name.removeprefix("check_"), None),
+    )
+    for package in (minigpt.checks, neurosymbolic.checks)
+    for name in dir(package)
+    if name.startswith("check_") and hasattr(getattr(package, name), "needs_tensor")
+}
+
+
+def unsolved(*args, **kwargs):
+    raise NotImplementedError("Exercise N: write it")
+
+
+def test_every_checker_has_a_reference():
+    missing = [name for name, (_, reference) in CHECKERS.items() if reference is None]
+    assert not missing, f"checkers without a reference_ function: {missing}"
+
+
+def with_answer(reference, change):
+    """A learner's function that computes the reference answer, then hands back `change(answer)`."""
+
+    def answer(*args, **kwargs):
+        return change(reference(*args, **kwargs))
+
+    return answer
+
+
+def _is_float(value) -> bool:
+    if isinstance(value, Tensor):
+        return dtypes.is_float(value.dtype)
+    if isinstance(value, np.ndarray):
+        return np.issubdtype(value.dtype, np.floating)
+    return isinstance(value, float | np.floating)
+
+
+def _convert(value, kind: str):
+    """The same float values written another way: 'float32', 'float64', 'tensor' or 'list'.
+
+    A plain tuple or list answer has its float items converted; other values are left alone.
+    """
+    if type(value) in (tuple, list):
+        return type(value)(_convert_one(item, kind) for item in value)
+    return _convert_one(value, kind)
+
+
+def _convert_one(value, kind: str):
+    if not _is_float(value):
+        return value
+    array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+    if kind == "tensor":
+        return Tensor(array.astype(np.float32))
+    if kind == "list":
+        return array.tolist()
+    return array.astype(kind) if array.ndim else getattr(np, kind)(array)
+
+
+def _poison(value):
+    """NaN in place of every float the answer (or a plain tuple of answers) holds; None if none."""
+    if type(value) in (tuple, list):
+        items = [_poison(item) for item in value]
+        if all(item is None for item in items):
+            return None
+        return type(value)(v if p is None else p for p, v in zip(items, value, strict=True))
+    if not _is_float(value):
+        return None
+    if isinstance(value, Tensor):
+        return Tensor.full(value.shape, float("nan"))
+    return np.full(np.shape(value), np.nan) if np.ndim(value) else float("nan")
+
+
+@pytest.mark.parametrize(("check", "reference"), CHECKERS.values(), ids=CHECKERS.keys())
 def test_every_reference_passes_and_an_unsolved_exercise_is_reported(check, reference):
     """Each lesson's checker accepts the package's own solution and reports a stub as not done."""
     result = check(reference)
     assert result.passed and "correct" in repr(result), repr(result)
     pending = check(unsolved)
     assert not pending.passed and "not solved yet" in repr(pending)
+
+
+@pytest.mark.parametrize(("check", "reference"), CHECKERS.values(), ids=CHECKERS.keys())
+@pytest.mark.parametrize("kind", ["float32", "float64", "tensor", "list"])
+def test_every_checker_accepts_the_answer_written_another_way(check, reference, kind):
+    if check.needs_tensor:
+        pytest.skip("this exercise grades the tinygrad computation itself (autograd, kernels)")
+    result = check(with_answer(reference, lambda answer: _convert(answer, kind)))
+    assert result.passed, repr(result)
+
+
+def _raise(answer):
+    raise ValueError("a bug in the learner's code")
+
+
+@pytest.mark.parametrize(("check", "reference"), CHECKERS.values(), ids=CHECKERS.keys())
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda answer: None, ""),
+        (lambda answer: "an answer", ""),
+        (_raise, "your function raised ValueError: a bug in the learner's code"),
+        (_poison, ""),
+    ],
+    ids=["none", "text", "raises", "nan"],
+)
+def test_every_checker_explains_a_malformed_answer(check, reference, change, message):
+    """None, text, an exception or NaN give the learner a message, never a traceback or a pass."""
+    probe = with_answer(reference, lambda answer: answer)
+    first = []
+
+    def learner(*args, **kwargs):
+        answer = probe(*args, **kwargs)
+        first.append(answer)
+        changed = change(answer)
+        if changed is None and change is _poison:
+            return answer  # nothing to poison in this answer: hand it back unchanged
+        return changed
+
+    try:
+        result = check(learner)
+    except ExerciseFailed as error:
+        assert message in str(error)
+        return
+    poisoned_nothing = change is _poison and all(_poison(a) is None for a in first)
+    returns_none = change(None) is None and all(a is None for a in first) if first else False
+    assert result.passed and (poisoned_nothing or returns_none), f"accepted: {result!r}"
