@@ -4,17 +4,21 @@ import numpy as np
 import pytest
 from tinygrad import GlobalCounters, Tensor
 
+from minigpt import ops
 from minigpt.checks import (
     ExerciseFailed,
     check_count_kernels,
     check_fused_standardize,
+    check_gelu_kernel,
     check_logsumexp,
     check_rmse_one_kernel,
     check_softplus,
-    check_swish_grad,
     reference_count_kernels,
+    reference_gelu_backward,
+    reference_gelu_forward,
     reference_logsumexp,
 )
+from minigpt.checks.lesson06 import GELU_C
 
 # Lesson 05
 
@@ -64,13 +68,56 @@ def test_count_flops_instead_of_bytes_is_caught():
         make().realize()
         return GlobalCounters.kernel_count, GlobalCounters.global_ops
 
-    with pytest.raises(ExerciseFailed, match="global_ops counts FLOPs"):
+    with pytest.raises(ExerciseFailed, match="that is GlobalCounters.global_ops, the FLOPs"):
         check_count_kernels(flops)
 
 
 def test_count_wrong_return_type_is_caught():
     with pytest.raises(ExerciseFailed, match=r"expected a tuple \(kernels, bytes\)"):
         check_count_kernels(lambda make: reference_count_kernels(make)[0])
+
+
+def test_count_returning_none_for_bytes_gets_a_message():
+    with pytest.raises(ExerciseFailed, match=r"bytes should be an int, got None"):
+        check_count_kernels(lambda make: (reference_count_kernels(make)[0], None))
+
+
+def test_count_swapped_bytes_and_kernels_gets_the_swap_hint():
+    with pytest.raises(ExerciseFailed, match=r"you returned \(bytes, kernels\): swap them"):
+        check_count_kernels(lambda make: reference_count_kernels(make)[::-1])
+
+
+def test_count_with_float_counts_is_caught():
+    with pytest.raises(ExerciseFailed, match="kernels should be an int, got 1.0"):
+        check_count_kernels(lambda make: tuple(float(n) for n in reference_count_kernels(make)))
+
+
+def _standardize(x, eps_inside=True, eps=1e-5):
+    centered = x - x.mean(axis=1, keepdim=True)
+    variance = (centered * centered).mean(axis=1, keepdim=True)
+    if eps_inside:
+        return centered / (variance + eps).sqrt()
+    return centered / (variance.sqrt() + eps)
+
+
+def test_standardize_without_eps_is_caught():
+    with pytest.raises(ExerciseFailed, match=r"variance ~4e-6, the 1e-5 is missing"):
+        check_fused_standardize(lambda x: _standardize(x, eps=0.0))
+
+
+def test_standardize_with_eps_outside_the_sqrt_is_caught():
+    with pytest.raises(ExerciseFailed, match="added outside the square root"):
+        check_fused_standardize(lambda x: _standardize(x, eps_inside=False))
+
+
+def test_standardize_without_centering_is_caught():
+    def not_centered(x):
+        return (
+            x / (((x - x.mean(axis=1, keepdim=True)) ** 2).mean(axis=1, keepdim=True) + 1e-5).sqrt()
+        )
+
+    with pytest.raises(ExerciseFailed, match="mean is not subtracted"):
+        check_fused_standardize(not_centered)
 
 
 def test_standardize_loop_over_rows_is_caught():
@@ -91,7 +138,7 @@ def test_standardize_with_sample_variance_is_caught():
         centered = x - x.mean(axis=1, keepdim=True)
         return centered / (x.var(axis=1, keepdim=True) + 1e-5).sqrt()  # divides by n - 1
 
-    with pytest.raises(ExerciseFailed, match="not length - 1"):
+    with pytest.raises(ExerciseFailed, match="divides by length - 1"):
         check_fused_standardize(sample_variance)
 
 
@@ -116,32 +163,72 @@ def test_softplus_through_numpy_has_no_gradient():
         check_softplus(numpy_softplus)
 
 
+def _tanh_u(v):
+    return (GELU_C * (v + 0.044715 * v * v * v)).tanh()
+
+
 @pytest.mark.parametrize(
-    ("wrong", "why"),
+    ("wrong_backward", "message"),
     [
-        (lambda v: 1 / (1 + (-v).exp()), "sigmoid only"),
-        (lambda v: (s := 1 / (1 + (-v).exp())) * (1 - s), "derivative of the sigmoid"),
-        (lambda v: v * (s := 1 / (1 + (-v).exp())) * (1 - s), "product rule half"),
+        (lambda v: 0.5 * (1 + _tanh_u(v)), "product rule also needs"),
+        (
+            lambda v: 0.5 * (1 + _tanh_u(v)) + 0.5 * v * (1 - _tanh_u(v) * _tanh_u(v)),
+            "chain rule stops at tanh",
+        ),
+        (
+            lambda v: (
+                0.5 * (1 + _tanh_u(v))
+                + 0.5 * v * (1 - _tanh_u(v)) * GELU_C * (1 + 3 * 0.044715 * v * v)
+            ),
+            r"not 1 - tanh\(u\)",
+        ),
+        (
+            lambda v: (
+                0.5 * (1 + _tanh_u(v))
+                + 0.5 * v * (1 - _tanh_u(v) * _tanh_u(v)) * GELU_C * (1 + 0.044715 * v * v)
+            ),
+            "the 3\nfrom the power rule|the 3 from the power rule",
+        ),
+        (lambda v: reference_gelu_backward(v) * 1.1, "wrong values for the gradient"),
     ],
-    ids=lambda x: x if isinstance(x, str) else "",
+    ids=["no product rule", "no chain rule", "1 - tanh", "no 3", "10% too large"],
 )
-def test_wrong_swish_derivatives_are_caught(wrong, why):
-    with pytest.raises(ExerciseFailed, match=r"(?s)wrong values.*product rule"):
-        check_swish_grad(wrong)
+def test_wrong_gelu_backwards_are_named(wrong_backward, message):
+    def gelu_kernel(x):
+        return ops.elementwise_kernel(x, reference_gelu_forward, wrong_backward, name="gelu")
+
+    with pytest.raises(ExerciseFailed, match=message):
+        check_gelu_kernel(gelu_kernel)
 
 
-def test_swish_derivative_that_only_works_on_numpy_is_caught():
-    def numpy_only(v):
-        s = 1 / (1 + np.exp(-v.numpy()))
-        return Tensor(s * (1 + v.numpy() * (1 - s)))
+def test_gelu_from_tinygrads_own_ops_is_not_a_custom_kernel():
+    with pytest.raises(ExerciseFailed, match="backward is autograd's, not yours"):
+        check_gelu_kernel(lambda x: x.gelu())
 
-    with pytest.raises(ExerciseFailed, match="your function raised"):
-        check_swish_grad(numpy_only)
+
+def test_gelu_with_the_erf_forward_is_caught():
+    def erf_forward(v):
+        return ops.elementwise_kernel(
+            v, lambda u: 0.5 * u * (1 + (u * 0.7071067811865476).erf()), reference_gelu_backward
+        )
+
+    with pytest.raises(ExerciseFailed, match=r"(?s)wrong values.*forward: 0.5 v"):
+        check_gelu_kernel(erf_forward)
 
 
 def test_naive_logsumexp_is_caught():
     with pytest.raises(ExerciseFailed, match=r"(?s)NaN or inf.*m = max"):
         check_logsumexp(lambda x, axis=-1: x.exp().sum(axis=axis).log())
+
+
+@pytest.mark.parametrize("shift", ["min", "mean"])
+def test_logsumexp_shifted_by_the_min_or_mean_is_caught(shift):
+    def shifted(x, axis=-1):
+        m = getattr(x, shift)(axis=axis, keepdim=True)
+        return (x - m).exp().sum(axis=axis).log() + m.squeeze(axis)
+
+    with pytest.raises(ExerciseFailed, match=r"(?s)\[\[1000, -1000, 0\].*minimum or the mean"):
+        check_logsumexp(shifted)
 
 
 def test_logsumexp_without_the_max_added_back_is_caught():

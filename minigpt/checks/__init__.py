@@ -56,18 +56,20 @@ from minigpt.checks.lesson05 import (
     reference_standardize_rows,
 )
 from minigpt.checks.lesson06 import (
+    check_gelu_kernel,
     check_logsumexp,
     check_softplus,
-    check_swish_grad,
+    reference_gelu_backward,
+    reference_gelu_forward,
+    reference_gelu_kernel,
     reference_logsumexp,
     reference_softplus,
-    reference_swish_grad,
 )
 from minigpt.checks.lesson07 import (
-    check_attend_new_token,
+    check_decode_step,
     check_positions_processed,
     check_steady_tokens_per_second,
-    reference_attend_new_token,
+    reference_decode_step,
     reference_positions_processed,
     reference_steady_tokens_per_second,
 )
@@ -75,10 +77,10 @@ from minigpt.checks.lesson07 import (
 __all__ = [
     "reference_steady_tokens_per_second",
     "reference_positions_processed",
-    "reference_attend_new_token",
+    "reference_decode_step",
     "check_steady_tokens_per_second",
     "check_positions_processed",
-    "check_attend_new_token",
+    "check_decode_step",
     "CheckResult",
     "ExerciseFailed",
     "check_attention",
@@ -98,7 +100,7 @@ __all__ = [
     "check_softplus",
     "check_split_merge_heads",
     "check_square_loss_grads",
-    "check_swish_grad",
+    "check_gelu_kernel",
     "checker",
     "compare",
     "reference_attention",
@@ -119,7 +121,9 @@ __all__ = [
     "reference_split_heads",
     "reference_square_loss_grads",
     "reference_standardize_rows",
-    "reference_swish_grad",
+    "reference_gelu_backward",
+    "reference_gelu_forward",
+    "reference_gelu_kernel",
     "run_learner",
     "to_numpy",
 ]

@@ -5,7 +5,14 @@ from collections.abc import Callable
 import numpy as np
 from tinygrad import GlobalCounters, Tensor
 
-from minigpt.checks.core import ExerciseFailed, checker, compare, run_learner, to_numpy
+from minigpt.checks.core import (
+    ExerciseFailed,
+    checker,
+    compare,
+    name_mistake,
+    run_learner,
+    to_numpy,
+)
 from minigpt.fusion import KernelReport, kernel_report
 
 STANDARDIZE_EPS = (
@@ -87,58 +94,121 @@ def check_rmse_one_kernel(fn: Callable[[Tensor, Tensor], Tensor]) -> str:
     return "RMSE of three shapes, each in one kernel."
 
 
+def _count_hint(got: tuple[int, int], expected: KernelReport) -> str:
+    """The mistake behind a wrong (kernels, bytes) answer, as far as the numbers tell."""
+    kernels, moved = got
+    if (kernels, moved) == (expected.bytes, expected.kernels):
+        return "you returned (bytes, kernels): swap them, kernels first."
+    if kernels == 0:
+        return "nothing ran: realize make()'s tensor between reset and reading the counters."
+    if kernels == expected.kernels and moved == expected.flops:
+        return "that is GlobalCounters.global_ops, the FLOPs; bytes are GlobalCounters.global_mem."
+    if kernels > expected.kernels or moved > expected.bytes:
+        return (
+            "the counts include earlier work: call GlobalCounters.reset() after building make() "
+            "and right before realizing it, and build the tensor once."
+        )
+    return "read GlobalCounters.kernel_count and GlobalCounters.global_mem right after realizing."
+
+
+def _as_count_pair(name: str, got) -> tuple[int, int]:
+    """(kernels, bytes) as two Python ints, or ExerciseFailed saying what came back instead."""
+    fix = "hint: return GlobalCounters.kernel_count, GlobalCounters.global_mem"
+    if not isinstance(got, tuple | list) or len(got) != 2:
+        raise ExerciseFailed(
+            f"Exercise 2: for {name}, expected a tuple (kernels, bytes), got {got!r}.\n{fix}"
+        )
+    values = []
+    for label, value in zip(("kernels", "bytes"), got, strict=True):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ExerciseFailed(
+                f"Exercise 2: for {name}, {label} should be an int, got {value!r} "
+                f"({type(value).__name__}) in {tuple(got)!r}.\n{fix}"
+            )
+        values.append(int(value))
+    return values[0], values[1]
+
+
 @checker("Exercise 2")
 def check_count_kernels(fn: Callable[[Callable[[], Tensor]], tuple[int, int]]) -> str:
-    """`fn(make)` returns (kernels, bytes) for realizing ``make()``; compared with kernel_report."""
-    a, b = _inputs(0, (32, 32), (32, 32))
+    """`fn(make)` returns (kernels, bytes) for realizing ``make()``; compared with kernel_report.
+
+    Counts are exact integers, so they must equal kernel_report's. Before every case a few kernels
+    run, so an answer that never resets the counters includes them.
+    """
+    a, b = _inputs(0, (32, 48), (40, 48))
     cases = {
-        "(a @ b.T + a).sum()": lambda: (a @ b.T + a).sum(),
+        "(a @ b.T).sum()": lambda: (a @ b.T).sum(),
         "(a @ b.T).contiguous().sum()": lambda: (a @ b.T).contiguous().sum(),
         "a.softmax(axis=1)": lambda: a.softmax(axis=1),
         "(a * 2 + 1).relu()": lambda: (a * 2 + 1).relu(),
     }
     for name, make in cases.items():
         expected = kernel_report(lambda make=make: make().realize())
-        got = run_learner("Exercise 2", fn, make)
-        if not (isinstance(got, tuple) and len(got) == 2):
-            raise ExerciseFailed(
-                f"Exercise 2: for {name}, expected a tuple (kernels, bytes), got {got!r}.\n"
-                "hint: return GlobalCounters.kernel_count, GlobalCounters.global_mem"
-            )
-        if tuple(got) != (expected.kernels, expected.bytes):
-            hint = (
-                "nothing ran: realize make()'s tensor between reset and reading the counters."
-                if got[0] == 0
-                else "call GlobalCounters.reset() right before realizing, so earlier kernels do "
-                "not count; bytes are GlobalCounters.global_mem (global_ops counts FLOPs)."
-            )
+        (a + b[:32]).realize()  # earlier work that a right answer does not count
+        got = _as_count_pair(name, run_learner("Exercise 2", fn, make))
+        if got != (expected.kernels, expected.bytes):
             raise ExerciseFailed(
                 f"Exercise 2: for {name}, expected {expected.kernels} kernel(s) and "
-                f"{expected.bytes:,} bytes (kernel_report), got {got[0]} kernel(s) and "
-                f"{got[1]:,} bytes.\nhint: {hint}"
+                f"{expected.bytes:,} bytes (kernel_report), got {got[0]:,} kernel(s) and "
+                f"{got[1]:,} bytes.\nhint: {_count_hint(got, expected)}"
             )
     return f"kernels and bytes agree with kernel_report on {len(cases)} expressions."
 
 
+def _standardize_mistakes(x64: np.ndarray) -> dict[str, np.ndarray]:
+    """Typical wrong standardizations of x (rows, cols), keyed by what went wrong."""
+    centered = x64 - x64.mean(axis=1, keepdims=True)
+    variance = centered.var(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 is one of the mistakes
+        return {
+            "the 1e-5 is missing: without it a row with a tiny variance is blown up to variance "
+            "1 (and a constant row becomes 0 / 0); divide by sqrt(variance + 1e-5).": centered
+            / np.sqrt(variance),
+            "the 1e-5 is added outside the square root, sqrt(variance) + 1e-5; it belongs inside, "
+            "sqrt(variance + 1e-5) (as in layer norm).": centered
+            / (np.sqrt(variance) + STANDARDIZE_EPS),
+            "the variance divides by length - 1 (sample variance); use the mean of the squared "
+            "deviations (divide by the row length).": centered
+            / np.sqrt(x64.var(axis=1, ddof=1, keepdims=True) + STANDARDIZE_EPS),
+            "the mean is not subtracted before dividing; scale x - mean, not x.": x64
+            / np.sqrt(variance + STANDARDIZE_EPS),
+        }
+
+
 @checker("Exercise 3")
 def check_fused_standardize(fn: Callable[[Tensor], Tensor]) -> str:
-    """`fn(x)` standardizes every row of x, in at most as many kernels as the fused reference."""
-    for seed, shape in enumerate([(6, 10), (16, 64)]):
-        (x,) = _inputs(seed, shape)
-        x = (x * 3 + 2).realize()  # rows far from mean 0 and variance 1
-        case = f"x of shape {shape}"
+    """`fn(x)` standardizes every row of x, in at most as many kernels as the fused reference.
+
+    Rows far from mean 0 and variance 1, and rows with a variance near 1e-5 where the place of the
+    eps shows; values within a relative 1e-4 of a float64 reference (float32 rounding).
+    """
+    rng = np.random.default_rng(5)
+    wide = rng.standard_normal((6, 10)) * 3 + 2  # rows far from mean 0 and variance 1
+    tiny = rng.standard_normal((16, 64)) * 2e-3 + 0.01  # variance ~4e-6, close to eps
+    constant = rng.standard_normal((4, 8))
+    constant[2] = 0.5  # variance 0: only the eps keeps 0 / 0 away
+    for case, array in {
+        "x of shape (6, 10), rows with mean ~2 and variance ~9": wide,
+        "x of shape (16, 64), rows with variance ~4e-6": tiny,
+        "x of shape (4, 8) whose row 2 is constant": constant,
+    }.items():
+        x = Tensor(array.astype(np.float32)).realize()
         best = kernel_report(lambda x=x: reference_standardize_rows(x).realize()).kernels
         report, out = _learner_report("Exercise 3", fn, x)
         x64 = to_numpy(x)
         centered = x64 - x64.mean(axis=1, keepdims=True)
         expected = centered / np.sqrt(centered.var(axis=1, keepdims=True) + STANDARDIZE_EPS)
+        name_mistake("Exercise 3", case, out, expected, _standardize_mistakes(x64))
         compare(
             "Exercise 3",
             case,
             expected,
             out,
-            "divide (x - row mean) by sqrt(row variance + 1e-5); the variance is the mean of "
-            "the squared deviations (divide by the row length, not length - 1).",
+            "divide (x - row mean) by sqrt(row variance + 1e-5): the 1e-5 keeps a constant row "
+            "(variance 0) finite; the variance is the mean of the squared deviations.",
+            rtol=1e-4,
+            atol=1e-4,
         )
         if report.kernels > best or report.copies:
             raise ExerciseFailed(

@@ -1,13 +1,23 @@
 """Checkers for lesson 06 · Custom operations and gradient checking."""
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 from tinygrad import Tensor
 from tinygrad.uop.ops import UOp
 
-from minigpt.checks.core import ExerciseFailed, _preview, checker, compare, run_learner
-from minigpt.ops import elementwise_kernel, gradcheck, swish_uop
+from minigpt.checks.core import (
+    ExerciseFailed,
+    _preview,
+    checker,
+    compare,
+    name_mistake,
+    run_learner,
+    to_numpy,
+)
+from minigpt.fusion import kernel_report
+from minigpt.ops import elementwise_kernel, gradcheck
 
 LARGE = [-1000.0, -100.0, -30.0, -1.0, 0.5, 30.0, 100.0, 1000.0]  # where naive formulas overflow
 
@@ -17,10 +27,24 @@ def reference_softplus(x: Tensor) -> Tensor:
     return x.maximum(0) + ((-x.abs()).exp() + 1).log()
 
 
-def reference_swish_grad(v: Tensor | UOp) -> Tensor | UOp:
-    """Exercise 2: d/dv [v sigmoid(v)] = s (1 + v (1 - s)), s = sigmoid(v); for Tensors and UOps."""
-    s = 1 / (1 + (-v).exp())
-    return s * (1 + v * (1 - s))
+GELU_C = math.sqrt(2 / math.pi)  # GPT-2's GELU: 0.5 v (1 + tanh(GELU_C (v + 0.044715 v^3)))
+
+
+def reference_gelu_forward(v: UOp) -> UOp:
+    """Exercise 2, forward: GELU (tanh form) of one element inside a kernel."""
+    return 0.5 * v * (1 + (GELU_C * (v + 0.044715 * v * v * v)).tanh())
+
+
+def reference_gelu_backward(v: UOp) -> UOp:
+    """Exercise 2, backward: d GELU / dv = 0.5 (1 + t) + 0.5 v (1 - t^2) u'(v), t = tanh(u)."""
+    t = (GELU_C * (v + 0.044715 * v * v * v)).tanh()
+    du = GELU_C * (1 + 3 * 0.044715 * v * v)  # derivative of the tanh's argument u(v)
+    return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du
+
+
+def reference_gelu_kernel(x: Tensor) -> Tensor:
+    """Exercise 2: GELU as one hand-written kernel whose backward is a hand-written kernel too."""
+    return elementwise_kernel(x, reference_gelu_forward, reference_gelu_backward, name="gelu")
 
 
 def reference_logsumexp(x: Tensor, axis: int = -1) -> Tensor:
@@ -64,27 +88,73 @@ def check_softplus(fn: Callable[[Tensor], Tensor]) -> str:
     return f"values finite up to |x| = 1000, gradient relative error {error}."
 
 
+def _gelu64(v: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """GELU's derivative in float64 at v, and the typical wrong derivatives, keyed by the slip."""
+    t = np.tanh(GELU_C * (v + 0.044715 * v**3))
+    du = GELU_C * (1 + 3 * 0.044715 * v**2)
+    right = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du
+    return right, {
+        "the derivative is only 0.5 (1 + tanh(u)): the product rule also needs "
+        "0.5 v * d tanh(u)/dv.": 0.5 * (1 + t),
+        "the chain rule stops at tanh: d tanh(u)/dv = (1 - tanh(u)^2) * du/dv, with "
+        "du/dv = sqrt(2/pi) (1 + 3 * 0.044715 v^2).": 0.5 * (1 + t) + 0.5 * v * (1 - t * t),
+        "d tanh(u)/du is 1 - tanh(u)^2, not 1 - tanh(u).": 0.5 * (1 + t) + 0.5 * v * (1 - t) * du,
+        "du/dv of u = sqrt(2/pi) (v + 0.044715 v^3) is sqrt(2/pi) (1 + 3 * 0.044715 v^2): the 3 "
+        "from the power rule is missing.": 0.5 * (1 + t)
+        + 0.5 * v * (1 - t * t) * GELU_C * (1 + 0.044715 * v**2),
+    }
+
+
 @checker("Exercise 2")
-def check_swish_grad(fn: Callable) -> str:
-    """`fn(v)` = d swish / dv, against central differences, then as a custom kernel's backward."""
-    hint = "product rule: d/dv [v s(v)] = s + v s'(v), and s'(v) = s (1 - s) for the sigmoid s."
-    x = np.linspace(-8, 8, 33)
-    swish64 = lambda v: v / (1 + np.exp(-v))
-    step = 1e-6
-    numeric = (swish64(x + step) - swish64(x - step)) / (2 * step)
-    got = run_learner("Exercise 2", fn, Tensor(x))
-    compare("Exercise 2", "v = 33 points from -8 to 8 (float64)", numeric, got, hint, rtol=1e-6)
+def check_gelu_kernel(fn: Callable[[Tensor], Tensor]) -> str:
+    """`fn(x)` = GELU (tanh form) of every element, run as a custom kernel with its own backward.
+
+    Values within a relative 1e-5 of float64 GELU (float32 input); the gradient of sum(fn(x))
+    against the float64 derivative (relative 1e-4), naming the usual chain-rule slips; then
+    `gradcheck` in float64 (relative error below 1e-6).
+    """
+    x64 = np.concatenate([np.linspace(-6, 6, 25), [-0.3, 0.2, 0.7, 1.9, 3.3]])  # (30,)
+    x = Tensor(x64.astype(np.float32)).realize()
+    case = "x = 25 points from -6 to 6 and 5 more (float32)"
+    outs: list = []
+    report = kernel_report(lambda: outs.append(run_learner("Exercise 2", fn, x).realize()))
+    t = np.tanh(GELU_C * (x64 + 0.044715 * x64**3))
+    compare(
+        "Exercise 2",
+        case,
+        0.5 * x64 * (1 + t),
+        outs[0],
+        "forward: 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), with UOp arithmetic and .tanh().",
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    if all(name.startswith(("E_", "r_")) for name in report.names):
+        raise ExerciseFailed(
+            f"Exercise 2: for {case}, the values are right but they came from tinygrad's own "
+            f"kernels ({', '.join(report.names)}), so the backward is autograd's, not yours.\n"
+            "hint: return ops.elementwise_kernel(x, gelu_forward, gelu_backward, name='gelu')."
+        )
+    grad = run_learner("Exercise 2", lambda: fn(x).sum().gradient(x)[0])
+    right, mistakes = _gelu64(x64)
+    name_mistake("Exercise 2", f"the gradient of fn(x).sum() at {case}", grad, right, mistakes)
+    compare(
+        "Exercise 2",
+        f"the gradient of fn(x).sum() at {case}",
+        right,
+        grad,
+        "backward: d/dv [0.5 v (1 + tanh u)] = 0.5 (1 + tanh u) + 0.5 v (1 - tanh(u)^2) du/dv.",
+        rtol=1e-4,
+        atol=1e-6,
+    )
     rng = np.random.default_rng(1)
-    x32 = Tensor((rng.standard_normal((3, 4)) * 2).astype(np.float32))
-    as_kernel = lambda t: elementwise_kernel(t, swish_uop, fn, name="swish")
     error = _gradient_ok(
         "Exercise 2",
-        as_kernel,
-        x32,
-        "inside a kernel v is a UOp: use + - * / and .exp() only.",
-        tol=1e-4,
+        fn,
+        Tensor(rng.standard_normal((3, 4)) * 2),  # float64: finite differences are precise
+        "inside a kernel v is a UOp: use + - * / and .tanh() only.",
+        tol=1e-6,
     )
-    return f"matches finite differences; as a kernel's backward, gradcheck error {error}."
+    return f"forward and backward kernels match float64 GELU; gradcheck error {error}."
 
 
 @checker("Exercise 3")
@@ -94,16 +164,26 @@ def check_logsumexp(fn: Callable[..., Tensor]) -> str:
     rng = np.random.default_rng(2)
     normal = rng.standard_normal((3, 5)).astype(np.float32)
     large = np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1002.0]], dtype=np.float32)
+    wide = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 0.0, 1000.0]], dtype=np.float32)
     cases = [
         ("x of shape (3, 5), axis=-1", normal, -1),
         ("x of shape (3, 5), axis=0", normal, 0),
         ("x = [[1000, 999, 998], [-1000, -1001, -1002]] (float32), axis=-1", large, -1),
+        ("x = [[1000, -1000, 0], [-1000, 0, 1000]] (float32), axis=-1", wide, -1),
     ]
     for case, x, axis in cases:
         x64 = x.astype(np.float64)
         m = x64.max(axis=axis, keepdims=True)
         expected = (m + np.log(np.exp(x64 - m).sum(axis=axis, keepdims=True))).squeeze(axis)
         got = run_learner("Exercise 3", fn, Tensor(x), axis)
+        values = to_numpy(got)
+        if values.shape == expected.shape and not np.all(np.isfinite(values)):
+            raise ExerciseFailed(
+                f"Exercise 3: for {case}, the output contains NaN or inf: {_preview(values)}.\n"
+                "hint: exp overflowed. Only the row maximum m makes every exponent x - m <= 0; "
+                "shifting by the row minimum or the mean still leaves exp(+1000) or more on a row "
+                "that spans -1000 to 1000. Take m = max along the axis: m + log(sum(exp(x - m)))."
+            )
         compare("Exercise 3", case, expected, got, hint, rtol=1e-5)
     x = Tensor(rng.standard_normal((3, 4)))
     error = _gradient_ok(
