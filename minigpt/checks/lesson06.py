@@ -68,7 +68,7 @@ def _gradient_ok(exercise: str, fn: Callable, x: Tensor, hint: str, tol: float) 
     return f"{result.max_rel_error:.0e}"
 
 
-@checker("Exercise 1")
+@checker("Exercise 1", needs_tensor=True)
 def check_softplus(fn: Callable[[Tensor], Tensor]) -> str:
     """`fn(x)` = log(1 + e^x) elementwise, finite for any x, with a gradient that checks out."""
     hint = "log(1 + exp(x)) overflows for x > 88 (float32); use max(x, 0) + log(1 + exp(-|x|))."
@@ -105,7 +105,7 @@ def _gelu64(v: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     }
 
 
-@checker("Exercise 2")
+@checker("Exercise 2", needs_tensor=True)
 def check_gelu_kernel(fn: Callable[[Tensor], Tensor]) -> str:
     """`fn(x)` = GELU (tanh form) of every element, run as a custom kernel with its own backward.
 
@@ -157,7 +157,7 @@ def check_gelu_kernel(fn: Callable[[Tensor], Tensor]) -> str:
     return f"forward and backward kernels match float64 GELU; gradcheck error {error}."
 
 
-@checker("Exercise 3")
+@checker("Exercise 3", needs_tensor=True)
 def check_logsumexp(fn: Callable[..., Tensor]) -> str:
     """`fn(x, axis)` = log(sum(exp(x), axis)), the axis removed, finite for large inputs."""
     hint = "take m = max along the axis out first: m + log(sum(exp(x - m)))."
