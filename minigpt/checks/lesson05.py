@@ -9,6 +9,8 @@ from minigpt.checks.core import (
     ExerciseFailed,
     checker,
     compare,
+    expect_int,
+    expect_tuple,
     name_mistake,
     run_learner,
     to_numpy,
@@ -113,20 +115,12 @@ def _count_hint(got: tuple[int, int], expected: KernelReport) -> str:
 
 def _as_count_pair(name: str, got) -> tuple[int, int]:
     """(kernels, bytes) as two Python ints, or ExerciseFailed saying what came back instead."""
-    fix = "hint: return GlobalCounters.kernel_count, GlobalCounters.global_mem"
-    if not isinstance(got, tuple | list) or len(got) != 2:
-        raise ExerciseFailed(
-            f"Exercise 2: for {name}, expected a tuple (kernels, bytes), got {got!r}.\n{fix}"
-        )
-    values = []
-    for label, value in zip(("kernels", "bytes"), got, strict=True):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise ExerciseFailed(
-                f"Exercise 2: for {name}, {label} should be an int, got {value!r} "
-                f"({type(value).__name__}) in {tuple(got)!r}.\n{fix}"
-            )
-        values.append(int(value))
-    return values[0], values[1]
+    fix = "return GlobalCounters.kernel_count, GlobalCounters.global_mem"
+    kernels, moved = expect_tuple("Exercise 2", name, got, ("kernels", "bytes"), fix)
+    return (
+        expect_int("Exercise 2", f"{name}, the kernels", kernels, fix),
+        expect_int("Exercise 2", f"{name}, the bytes", moved, fix),
+    )
 
 
 @checker("Exercise 2")

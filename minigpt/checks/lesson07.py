@@ -14,6 +14,7 @@ from minigpt.checks.core import (
     ExerciseFailed,
     checker,
     compare,
+    expect_int,
     name_mistake,
     run_learner,
     to_numpy,
@@ -63,7 +64,9 @@ def check_positions_processed(fn: Callable[[int, int, bool], int]) -> str:
     for prompt_len, new_tokens in cases:
         for use_cache in (False, True):
             expected = reference_positions_processed(int(prompt_len), int(new_tokens), use_cache)
+            case = f"prompt_len={prompt_len}, new_tokens={new_tokens}, use_cache={use_cache}"
             got = run_learner("Exercise 1", fn, int(prompt_len), int(new_tokens), use_cache)
+            got = expect_int("Exercise 1", case, got, "return the number of positions, an int.")
             if got != expected:
                 hint = (
                     "with a cache the prompt runs once and each later token costs one position; "
@@ -72,8 +75,7 @@ def check_positions_processed(fn: Callable[[int, int, bool], int]) -> str:
                     else "sampling token i (from 0) runs over prompt_len + i positions."
                 )
                 raise ExerciseFailed(
-                    f"Exercise 1: prompt_len={prompt_len}, new_tokens={new_tokens}, "
-                    f"use_cache={use_cache}: expected {expected} positions, got {got}.\nhint: {hint}"
+                    f"Exercise 1: {case}: expected {expected} positions, got {got}.\nhint: {hint}"
                 )
     return f"{len(cases) * 2} cases agree, with and without the cache."
 
