@@ -2,14 +2,17 @@
 
 python -m neurosymbolic run --seed 0 --out episode.png   # one hybrid episode, figure saved
 python -m neurosymbolic evaluate --n-worlds 100           # the four agents, as a table
+python -m neurosymbolic evaluate --regime hard --ablation # what each part adds to success
+python -m neurosymbolic evaluate --heuristics             # learned heuristic against A*
 python -m neurosymbolic train --out neurosymbolic/weights # retrain the shipped networks
 """
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
-from neurosymbolic.evaluate import DEFAULT_NOISE, DEFAULT_SLIP, evaluate, format_table
+from neurosymbolic.evaluate import DEFAULT_NOISE, DEFAULT_SLIP, REGIMES, evaluate, format_table
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -17,14 +20,22 @@ def _run(args: argparse.Namespace) -> None:
 
     from neurosymbolic.agent import HybridAgent
     from neurosymbolic.perception import load_perception
+    from neurosymbolic.planner import astar
     from neurosymbolic.policy import load_policy
     from neurosymbolic.viz import draw_trajectory, save_figure
     from neurosymbolic.world import GridWorld
 
+    regime = REGIMES[args.regime]
+    if args.regime != "default":  # a named regime sets the conditions
+        args.size, args.noise, args.slip = regime.size, regime.noise, regime.slip
     world = GridWorld.random(args.size, args.wall_density, args.objects, args.seed)
     episode = HybridAgent(load_perception(), load_policy()).run(
-        world, args.seed, args.noise, args.slip
+        world, args.seed, args.noise, args.slip, regime.max_steps
     )
+    if regime.budget is not None:
+        budget = math.ceil(regime.budget * astar(world).cost - 1e-9)
+        verdict = "within" if episode.success and episode.steps <= budget else "over"
+        print(f"step budget {budget} ({regime.budget}x the optimal plan): {verdict} it")
     fig = Figure(figsize=(5, 5))
     draw_trajectory(world, episode, ax=fig.add_subplot())
     save_figure(fig, args.out)
@@ -33,9 +44,39 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    rows = evaluate(args.n_worlds, args.noise, args.slip, args.seed)
-    print(f"{args.n_worlds} worlds, noise {args.noise}, slip {args.slip}, seed {args.seed}")
+    if args.heuristics:
+        _compare_heuristics(args)
+        return
+    from neurosymbolic.evaluate import ablation_agents, standard_agents
+
+    regime = REGIMES[args.regime]
+    noise = regime.noise if args.noise is None else args.noise
+    slip = regime.slip if args.slip is None else args.slip
+    budget = regime.budget if args.budget is None else args.budget
+    agents = ablation_agents() if args.ablation else standard_agents()
+    rows = evaluate(
+        args.n_worlds, noise, slip, args.seed, agents, regime.size, 0.3, 2, regime.max_steps, budget
+    )
+    limit = f", budget {budget}x optimal" if budget else ""
+    print(
+        f"{args.regime} regime: {args.n_worlds} worlds {regime.size}x{regime.size}, "
+        f"noise {noise}, slip {slip}{limit}, seed {args.seed}"
+    )
     print(format_table(rows))
+
+
+def _compare_heuristics(args: argparse.Namespace) -> None:
+    from neurosymbolic.guided_search import (
+        compare_heuristics,
+        format_results,
+        heuristic_methods,
+        random_problems,
+    )
+    from neurosymbolic.heuristic_net import load_heuristic
+
+    problems = random_problems(args.n_worlds, size=32, seed=args.seed)
+    print(f"{args.n_worlds} generated 32x32 maps, seed {args.seed}")
+    print(format_results(compare_heuristics(problems, heuristic_methods(load_heuristic()))))
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -78,13 +119,45 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--slip", type=float, default=DEFAULT_SLIP, help="probability that a move slips"
     )
+    run.add_argument(
+        "--regime",
+        choices=["default", "hard"],
+        default="default",
+        help="hard: a 20x20 world at noise 0.6 with a step budget (replaces --size, --noise, "
+        "--slip)",
+    )
     run.set_defaults(handler=_run)
 
     ev = commands.add_parser("evaluate", help="compare the four agents on many worlds")
     ev.add_argument("--n-worlds", type=int, default=100, help="episodes per agent (default 100)")
-    ev.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="observation noise std")
     ev.add_argument(
-        "--slip", type=float, default=DEFAULT_SLIP, help="probability that a move slips"
+        "--noise", type=float, default=None, help=f"observation noise std ({DEFAULT_NOISE})"
+    )
+    ev.add_argument(
+        "--slip", type=float, default=None, help=f"probability that a move slips ({DEFAULT_SLIP})"
+    )
+    ev.add_argument(
+        "--regime",
+        choices=["default", "hard"],
+        default="default",
+        help="default: 12x12 worlds, no step budget; hard: 20x20, noise 0.6, a budget of 1.25x "
+        "the optimal plan (--noise, --slip and --budget override it)",
+    )
+    ev.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="solved only within this multiple of the optimal plan length (e.g. 1.25)",
+    )
+    ev.add_argument(
+        "--ablation",
+        action="store_true",
+        help="compare the hybrid agent with its ablations instead of the four agents",
+    )
+    ev.add_argument(
+        "--heuristics",
+        action="store_true",
+        help="compare A* with the learned heuristic, Manhattan and weighted A* instead",
     )
     ev.add_argument("--seed", type=int, default=0, help="first world seed (default 0)")
     ev.set_defaults(handler=_evaluate)

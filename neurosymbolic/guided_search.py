@@ -1,0 +1,177 @@
+"""Heuristics against each other (lesson 12): search effort and path cost of A* guided by a table.
+
+`astar_table` is the cell-level A* of lesson 8 with the heuristic read from an ``(H, W)`` table,
+scaled by `weight`. With the Manhattan table and weight 1 it is plain A* (optimal: the table is
+a lower bound); weight > 1 is weighted A* (Pohl, 1970), which trusts the estimate more, expands
+fewer cells and returns a path at most `weight` times the optimum; the learned table of
+`neurosymbolic.heuristic_net` makes no such promise, so `compare_heuristics` measures what it
+costs: for each method, the cells expanded and the path cost, both relative to plain A*.
+"""
+
+import heapq
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosymbolic.planner import NoPlanError, Plan
+from neurosymbolic.world import MOVES, Cell, distance_map, largest_region, random_walls
+
+Problem = tuple[np.ndarray, Cell, Cell]  # walls (H, W), start, goal
+HeuristicTable = Callable[[np.ndarray, Cell], np.ndarray]  # (walls, goal) -> (H, W) cost-to-go
+
+
+def manhattan_table(walls: np.ndarray, goal: Cell) -> np.ndarray:
+    """The admissible heuristic as a table: ``|row - goal_row| + |col - goal_col|`` ``(H, W)``."""
+    rows, cols = np.indices(walls.shape)
+    return (np.abs(rows - goal[0]) + np.abs(cols - goal[1])).astype(np.float64)
+
+
+def astar_table(
+    walls: np.ndarray, start: Cell, goal: Cell, table: np.ndarray, weight: float = 1.0
+) -> Plan:
+    """A 4-connected start-to-goal path by A* with ``f = cost so far + weight * table[cell]``."""
+    walls = np.asarray(walls, dtype=bool)
+    if np.shape(table) != walls.shape:
+        raise ValueError(
+            f"the heuristic table must have the map's shape {walls.shape}, got {np.shape(table)}.\n"
+            "help: build it with manhattan_table(walls, goal) or net.cost_to_go(walls, goal)."
+        )
+    H, W = walls.shape
+    blocked = walls.tolist()
+    h = (weight * np.asarray(table, dtype=np.float64)).tolist()  # nested lists: fast lookups
+    cost_so_far = {start: 0.0}
+    came_from: dict[Cell, Cell] = {}
+    frontier = [(h[start[0]][start[1]], 0.0, start)]
+    closed: set[Cell] = set()
+    while frontier:
+        _, _, cell = heapq.heappop(frontier)
+        if cell in closed:
+            continue  # stale entry (lazy deletion)
+        closed.add(cell)
+        if cell == goal:
+            cells = [cell]
+            while cells[-1] in came_from:
+                cells.append(came_from[cells[-1]])
+            cells.reverse()
+            names = {d: name for name, d in MOVES.items()}
+            actions = [
+                names[(b[0] - a[0], b[1] - a[1])] for a, b in zip(cells, cells[1:], strict=False)
+            ]
+            return Plan(actions, cells, cost_so_far[goal], len(closed))
+        row, col = cell
+        for d_row, d_col in MOVES.values():
+            r, c = row + d_row, col + d_col
+            if 0 <= r < H and 0 <= c < W and not blocked[r][c] and (r, c) not in closed:
+                new_cost = cost_so_far[cell] + 1.0
+                if new_cost < cost_so_far.get((r, c), math.inf):
+                    cost_so_far[(r, c)] = new_cost
+                    came_from[(r, c)] = cell
+                    # ties on f go to the deeper cell (larger cost so far), as in lesson 8
+                    heapq.heappush(frontier, (new_cost + h[r][c], -new_cost, (r, c)))
+    raise NoPlanError(f"no path from {start} to {goal}.\nhelp: the goal is walled off.")
+
+
+def random_problems(
+    count: int, size: int = 32, wall_density: float = 0.3, seed: int = 0
+) -> list[Problem]:
+    """`count` generated maps, each with a start and goal at least ``size`` steps apart."""
+    rng = np.random.default_rng(seed)
+    problems = []
+    while len(problems) < count:
+        walls = random_walls((size, size), wall_density, rng)
+        region = largest_region(walls)
+        start = region[rng.integers(len(region))]
+        dist = distance_map(walls, start)  # (size, size)
+        far = np.argwhere(dist >= size)
+        if len(far):
+            goal = tuple(int(v) for v in far[rng.integers(len(far))])
+            problems.append((walls, start, goal))
+    return problems
+
+
+def room_walls(size: int = 64, room: int = 8, seed: int = 0) -> np.ndarray:
+    """A map in the style of the Moving AI ``room`` set: a grid of square rooms, each wall between
+    two rooms opened by one random door (and a few walls missing)."""
+    rng = np.random.default_rng(seed)
+    walls = np.zeros((size, size), dtype=bool)  # (size, size)
+    walls[::room, :] = True
+    walls[:, ::room] = True
+    for top in range(0, size, room):
+        for left in range(0, size, room):
+            if top:  # a door in the wall above this room
+                walls[top, left + rng.integers(1, room)] = False
+            if left:  # and in the wall to its left
+                walls[top + rng.integers(1, room), left] = False
+            if rng.random() < 0.15 and top:  # sometimes a wide opening
+                walls[top, left + 1 : left + room] = False
+    return walls
+
+
+def true_cost_table(walls: np.ndarray, goal: Cell) -> np.ndarray:
+    """The perfect heuristic, for reference: exact step counts to `goal` by breadth-first search."""
+    return distance_map(walls, goal).astype(np.float64)  # (H, W), -1 where cut off (never reached)
+
+
+def heuristic_methods(net, weights: tuple[float, ...] = (1.5, 2.0, 3.0)) -> dict:
+    """The methods of lesson 12: plain A*, weighted A* at `weights`, the learned heuristic `net`
+    (a `HeuristicNet`) and the perfect heuristic, each as (table builder, weight)."""
+    methods = {"A* (Manhattan)": (manhattan_table, 1.0)}
+    methods |= {f"weighted A* w={w:g}": (manhattan_table, w) for w in weights}
+    methods["learned heuristic"] = (net.cost_to_go, 1.0)
+    methods["true cost-to-go"] = (true_cost_table, 1.0)
+    return methods
+
+
+@dataclass
+class MethodResult:
+    """One method over a set of problems; ratios are per problem, against plain A*, then averaged."""
+
+    method: str
+    expanded: float  # mean cells expanded
+    expanded_ratio: float  # mean of expanded / expanded by A* with Manhattan
+    cost_ratio: float  # mean of path cost / optimal cost (1.0 = always optimal)
+    worst_cost_ratio: float  # the largest path cost / optimal cost seen
+    optimal_share: float  # fraction of problems solved at the optimal cost
+
+
+def compare_heuristics(
+    problems: list[Problem], methods: dict[str, tuple[HeuristicTable, float]]
+) -> list[MethodResult]:
+    """Run every method (a heuristic table and a weight) on every problem against plain A*."""
+    if not problems or not methods:
+        raise ValueError("need at least one problem and one method.\nhelp: see random_problems.")
+    baseline = [astar_table(w, s, g, manhattan_table(w, g)) for w, s, g in problems]
+    results = []
+    for name, (make_table, weight) in methods.items():
+        expanded, ratios, costs = [], [], []
+        for (walls, start, goal), best in zip(problems, baseline, strict=True):
+            plan = astar_table(walls, start, goal, make_table(walls, goal), weight)
+            expanded.append(plan.expanded)
+            ratios.append(plan.expanded / best.expanded)
+            costs.append(plan.cost / best.cost)
+        results.append(
+            MethodResult(
+                name,
+                float(np.mean(expanded)),
+                float(np.mean(ratios)),
+                float(np.mean(costs)),
+                float(np.max(costs)),
+                float(np.mean(np.isclose(costs, 1.0))),
+            )
+        )
+    return results
+
+
+def format_results(results: list[MethodResult]) -> str:
+    """The results as an aligned text table."""
+    lines = [
+        f"{'method':<22} {'expanded':>9} {'vs A*':>6} {'cost/opt':>9} {'worst':>6} {'optimal':>8}"
+    ]
+    for r in results:
+        lines.append(
+            f"{r.method:<22} {r.expanded:>9.1f} {r.expanded_ratio:>6.2f} {r.cost_ratio:>9.3f} "
+            f"{r.worst_cost_ratio:>6.2f} {r.optimal_share:>8.2f}"
+        )
+    return "\n".join(lines)
