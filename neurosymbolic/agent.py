@@ -25,7 +25,7 @@ import numpy as np
 from neurosymbolic.perception import Perception
 from neurosymbolic.planner import NoPlanError, Plan, astar
 from neurosymbolic.policy import Policy, features, policy_mover, rollout
-from neurosymbolic.world import MOVES, Cell, Episode, GridWorld
+from neurosymbolic.world import MOVES, Cell, Episode, GridWorld, State
 
 
 def observe_all(worlds: list[GridWorld], seeds: list[int], noise: float):
@@ -162,8 +162,30 @@ class HybridAgent(Agent):
             for w, b, r in zip(worlds, beliefs, rngs, strict=True)
         ]
 
+    def run_traced(
+        self,
+        world: GridWorld,
+        seed: int = 0,
+        noise: float = 0.8,
+        slip: float = 0.05,
+        max_steps: int = 200,
+    ) -> tuple[Episode, list["BeliefFrame"]]:
+        """`run`, plus one `BeliefFrame` a step: what the agent believed, had sensed and planned."""
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps}.\nhelp: e.g. max_steps=200.")
+        observations, rngs = observe_all([world], [seed], noise)
+        (probs,) = wall_beliefs(observations, self.perception)
+        frames: list[BeliefFrame] = []
+        return self._episode(world, probs, rngs[0], slip, max_steps, frames), frames
+
     def _episode(
-        self, world: GridWorld, probs: np.ndarray, rng, slip: float, max_steps: int
+        self,
+        world: GridWorld,
+        probs: np.ndarray,
+        rng,
+        slip: float,
+        max_steps: int,
+        frames: list | None = None,
     ) -> Episode:
         radius = self.config.sense_radius
         believed = known_free(world, probs > self.config.threshold)  # (H, W), updated by sensing
@@ -171,6 +193,7 @@ class HybridAgent(Agent):
         state = world.initial_state()
         episode = Episode([state.cell], [], False, replans=-1)  # the first plan is not a replan
         plan, index = None, 0
+        record = frames.append if frames is not None else lambda frame: None  # for pictures only
         while len(episode.actions) < max_steps and not world.is_solved(state):
             # 1) sense: the true walls around the agent overwrite the belief
             rows = slice(max(state.cell[0] - radius, 0), state.cell[0] + radius + 1)
@@ -183,6 +206,9 @@ class HybridAgent(Agent):
                 if move is not None:
                     state = self._act(world, state, move, slip, rng, episode)
                     episode.policy_steps += 1
+                    record(
+                        BeliefFrame.of(world, episode, state, believed, seen, plan, index, "policy")
+                    )
                     continue
             # 3) replan when there is no plan, the agent is off it, or it now crosses a known wall
             if needs_replan(state.cell, plan.cells[index:] if plan else [], believed):
@@ -193,10 +219,14 @@ class HybridAgent(Agent):
                 index = 0
                 episode.replans += 1
                 episode.planned_cells.append(plan.cells)
+                event = "plan" if episode.replans == 0 else "replan"
+            else:
+                event = "move"
             # 4) act on the plan
             state = self._act(world, state, plan.actions[index], slip, rng, episode)
             if state.cell == plan.cells[index + 1]:
                 index += 1
+            record(BeliefFrame.of(world, episode, state, believed, seen, plan, index, event))
         episode.replans = max(episode.replans, 0)
         episode.success = world.is_solved(state)
         return episode
@@ -222,3 +252,25 @@ class HybridAgent(Agent):
         move = self.policy.act(feats)[0]
         lands = (cell[0] + MOVES[move][0], cell[1] + MOVES[move][1])
         return move if lands == plan_cell else None
+
+
+@dataclass
+class BeliefFrame:
+    """What the hybrid agent knew after one step, for pictures (`viz.animate_belief`)."""
+
+    state: State
+    believed: np.ndarray  # (H, W) bool, the walls it believed before this step's move
+    seen: np.ndarray  # (H, W) bool, cells whose truth it had sensed
+    ahead: list[Cell]  # the current plan's cells still ahead
+    event: str  # "plan", "replan", "move" or "policy" (the step came from the policy)
+    slipped: bool  # the move did not land where it was meant to on the true map
+
+    @classmethod
+    def of(cls, world, episode, state, believed, seen, plan, index, event) -> "BeliefFrame":
+        before, action = episode.cells[-2], episode.actions[-1]
+        meant = before
+        if action in MOVES:
+            target = (before[0] + MOVES[action][0], before[1] + MOVES[action][1])
+            meant = target if world.is_free(target) else before
+        ahead = list(plan.cells[index:]) if plan is not None else []
+        return cls(state, believed.copy(), seen.copy(), ahead, event, state.cell != meant)

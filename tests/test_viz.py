@@ -1,4 +1,5 @@
-"""viz: every picture is returned (never shown) under the Agg backend, and GIFs land atomically."""
+"""viz: every picture is returned (never shown) under the Agg backend, GIFs land atomically, the
+belief animation shows what the agent knew, and legends stay off the map."""
 
 import matplotlib
 
@@ -11,11 +12,19 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from neurosymbolic.agent import HybridAgent
+from neurosymbolic.evaluate import summarize
+from neurosymbolic.guided_search import MethodResult
 from neurosymbolic.planner import astar
 from neurosymbolic.viz import (
+    BELIEF_COLOURS,
+    animate_belief,
     animate_episode,
+    belief_image,
     draw_expansions,
+    draw_heuristic_tradeoff,
     draw_perception,
+    draw_success,
+    draw_success_sweep,
     draw_trajectory,
     draw_world,
     save_figure,
@@ -61,3 +70,62 @@ def test_failed_gif_leaves_nothing(tmp_path, world, episode):
     with pytest.raises(Exception):  # noqa: B017 - any writer failure must clean up
         save_gif(anim, tmp_path / "ep.gif", fps=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_trajectory_legend_sits_below_the_map(world, episode):
+    ax = draw_trajectory(world, episode)
+    fig = ax.figure
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.y1 <= ax.get_window_extent().y0 + 1  # nothing on the map is covered
+
+
+@pytest.fixture(scope="module")
+def traced(world):
+    return HybridAgent(None, None).run_traced(world, seed=0, noise=0.8, slip=0.2)
+
+
+def test_traced_run_is_the_plain_run(world, traced):
+    episode, frames = traced
+    plain = HybridAgent(None, None).run(world, seed=0, noise=0.8, slip=0.2)
+    assert episode.cells == plain.cells and episode.actions == plain.actions
+    assert len(frames) == episode.steps
+    assert [f.state.cell for f in frames] == episode.cells[1:]
+    assert frames[0].event == "plan"
+    assert sum(f.event == "replan" for f in frames) == episode.replans
+    for f in frames:  # sensed cells hold the truth
+        assert np.array_equal(f.believed[f.seen], world.walls[f.seen])
+
+
+def test_belief_image_colours(traced):
+    frame = traced[1][-1]
+    image = belief_image(frame)  # (H, W, 3)
+    colours = dict(BELIEF_COLOURS)
+    for (row, col), wall in np.ndenumerate(frame.believed):
+        name = ("sensed " if frame.seen[row, col] else "believed ") + ("wall" if wall else "free")
+        assert tuple(image[row, col]) == colours[name]
+
+
+def test_belief_animation_hides_picked_up_objects(world, traced):
+    episode, frames = traced
+    anim = animate_belief(world, frames)
+    assert isinstance(anim, FuncAnimation)
+    texts = {t.get_text(): t for t in anim._fig.axes[0].texts}
+    anim._func(len(frames) - 1)  # the last frame: everything delivered
+    assert episode.success and not any(texts[n].get_visible() for n in world.objects)
+    anim._func(0)
+    assert all(texts[n].get_visible() for n in world.objects)
+    assert "<script" in anim.to_jshtml()
+    with pytest.raises(ValueError, match="no frames"):
+        animate_belief(world, [])
+
+
+def test_success_and_tradeoff_plots(world, episode):
+    row = summarize("hybrid", [episode, episode], [10.0, 10.0])
+    ax = draw_success([row])
+    assert isinstance(ax, Axes) and "95%" in ax.get_xlabel()
+    sweep = {0.4: [row], 0.8: [row]}
+    assert isinstance(draw_success_sweep(sweep, "noise"), Axes)
+    result = MethodResult("A*", 10.0, 1.0, 1.0, 1.0, 1.0)
+    ax = draw_heuristic_tradeoff({"random maps": [result]})
+    assert ax.get_xlabel().startswith("cells expanded")
