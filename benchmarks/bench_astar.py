@@ -2,7 +2,9 @@
 
 Each map is generated, written as a ``.map`` file with a ``.scen`` of a few far-apart problems,
 read back, and solved by: BFS (``bfs_distance``, which labels every reachable cell), A* with no
-heuristic (Dijkstra), and A* with the Manhattan (4 moves) or octile (8 moves) heuristic.
+heuristic (Dijkstra), A* with the Manhattan (4 moves) or octile (8 moves) heuristic, and, on 4
+moves, weighted A* (w=1.5) and A* with the learned heuristic of lesson 12 (its time includes the
+network's pass over the map). Those two may return longer paths: the last column says by how much.
 
     python benchmarks/bench_astar.py [--sizes 256 512] [--problems 3]
 """
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neurosymbolic.guided_search import astar_table, manhattan_table
+from neurosymbolic.heuristic_net import load_heuristic
 from neurosymbolic.movingai import (
     Scenario,
     read_movingai_map,
@@ -42,6 +46,11 @@ def make_problems(size: int, count: int, seed: int, folder: Path) -> tuple[Path,
     return map_path, map_path.with_suffix(".map.scen")
 
 
+def guided(walls, start, goal, make_table, weight):
+    """A* guided by the table `make_table(walls, goal)` (the timing includes building it)."""
+    return astar_table(walls, start, goal, make_table(walls, goal), weight)
+
+
 def timed(fn, *args):
     begin = time.perf_counter()
     result = fn(*args)
@@ -54,8 +63,10 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=3, help="problems per map")
     parser.add_argument("--seed", type=int, default=0, help="map and problem seed")
     args = parser.parse_args()
+    net = load_heuristic()
     print(
-        f"{'map':>8} {'moves':>5} {'method':>10} {'cost':>9} {'expanded':>9} {'time s':>8} {'vs BFS':>7}"
+        f"{'map':>8} {'moves':>5} {'method':>10} {'cost':>9} {'expanded':>9} {'time s':>8} "
+        f"{'vs BFS':>7} {'cost/opt':>8}"
     )
     with tempfile.TemporaryDirectory() as folder:
         for size in args.sizes:
@@ -65,7 +76,8 @@ def main() -> None:
             for start, goal, optimal in read_movingai_scenarios(scen_path):
                 bfs_cost, bfs_time = timed(bfs_distance, walls, start, goal)
                 print(
-                    f"{size:>5}^2 {4:>5} {'BFS':>10} {bfs_cost:>9.1f} {reachable:>9} {bfs_time:>8.3f} {1:>7.2f}"
+                    f"{size:>5}^2 {4:>5} {'BFS':>10} {bfs_cost:>9.1f} {reachable:>9} {bfs_time:>8.3f} "
+                    f"{1:>7.2f} {1:>8.3f}"
                 )
                 for moves, name, heuristic in [(4, "Dijkstra", "zero"), (4, "A*", "manhattan"),
                                                (8, "Dijkstra", "zero"), (8, "A*", "octile")]:  # fmt: skip
@@ -75,7 +87,16 @@ def main() -> None:
                     assert abs(plan.cost - expected) < 1e-6, (plan.cost, expected)
                     print(
                         f"{size:>5}^2 {moves:>5} {name:>10} {plan.cost:>9.1f} {plan.expanded:>9} "
-                        f"{seconds:>8.3f} {seconds / bfs_time:>7.2f}"
+                        f"{seconds:>8.3f} {seconds / bfs_time:>7.2f} {1:>8.3f}"
+                    )
+                for name, make_table, weight in [
+                    ("w=1.5", manhattan_table, 1.5),
+                    ("learned", net.cost_to_go, 1.0),
+                ]:
+                    plan, seconds = timed(guided, walls, start, goal, make_table, weight)
+                    print(
+                        f"{size:>5}^2 {4:>5} {name:>10} {plan.cost:>9.1f} {plan.expanded:>9} "
+                        f"{seconds:>8.3f} {seconds / bfs_time:>7.2f} {plan.cost / bfs_cost:>8.3f}"
                     )
 
 

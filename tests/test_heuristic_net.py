@@ -1,0 +1,82 @@
+"""heuristic_net: exact BFS targets, a net that trains and round-trips, and shipped weights whose
+detours follow the true ones on maps they never saw."""
+
+import numpy as np
+import pytest
+
+from neurosymbolic.guided_search import manhattan_table, random_problems
+from neurosymbolic.heuristic_net import (
+    HeuristicConfig,
+    HeuristicNet,
+    HeuristicTraining,
+    detour_examples,
+    load_heuristic,
+    map_features,
+    save_heuristic,
+    train_heuristic,
+)
+from neurosymbolic.world import distance_map
+
+
+def test_features_channels():
+    walls = np.zeros((5, 7), dtype=bool)
+    walls[2, 3] = True
+    x = map_features(walls, (4, 1))  # (3, H, W)
+    assert x.shape == (3, 5, 7) and x.dtype == np.float32
+    assert x[0, 2, 3] == 1 and x[0].sum() == 1
+    assert x[1, 4, 1] == 1 and x[1].sum() == 1
+    assert x[2, 0, 6] == pytest.approx((4 + 5) / 12) and x[2, 4, 1] == 0
+
+
+def test_targets_are_bfs_detours():
+    feats, detours, masks = detour_examples(5, 12, (0.2, 0.35), np.random.default_rng(0))
+    assert feats.shape == (5, 3, 12, 12) and detours.shape == masks.shape == (5, 1, 12, 12)
+    for x, detour, mask in zip(feats, detours[:, 0], masks[:, 0], strict=True):
+        goal = tuple(np.argwhere(x[1] == 1)[0])
+        dist = distance_map(x[0] > 0.5, goal)  # an independent BFS
+        reach = dist >= 0
+        np.testing.assert_array_equal(mask > 0, reach)
+        rebuilt = (detour + x[2]) * 24  # back to steps
+        np.testing.assert_allclose(rebuilt[reach], dist[reach], rtol=1e-5, atol=1e-4)
+        assert (detour[reach] >= -1e-6).all()  # BFS is never shorter than Manhattan
+
+
+def test_tiny_training_runs_and_round_trips(tmp_path):
+    config = HeuristicConfig(channels=2, dilations=(1, 2))
+    training = HeuristicTraining(steps=3, batch=2, size=8, pool=4)
+    net, result = train_heuristic(training, config)
+    assert len(result.losses) == 3 and np.isfinite(result.losses).all()
+    save_heuristic(net, tmp_path / "h", training)
+    again = load_heuristic(tmp_path / "h")
+    walls = np.zeros((9, 6), dtype=bool)  # any (H, W): the net is fully convolutional
+    table = net.cost_to_go(walls, (2, 3))
+    assert table.shape == (9, 6)
+    np.testing.assert_allclose(again.cost_to_go(walls, (2, 3)), table, rtol=1e-6)
+    assert (table >= manhattan_table(walls, (2, 3)) - 1e-5).all()  # detours are never negative
+
+
+def test_shipped_net_knows_about_detours_on_unseen_maps():
+    """Closer to the true cost-to-go than Manhattan, and its detours follow the true ones (a net
+    whose output died would predict no detour at all and fail both)."""
+    net = load_heuristic()
+    errors_net, errors_manhattan, correlations = [], [], []
+    for walls, _, goal in random_problems(4, size=24, seed=77):
+        dist = distance_map(walls, goal)
+        reach = dist >= 0
+        table, manhattan = net.cost_to_go(walls, goal), manhattan_table(walls, goal)
+        errors_net.append(np.abs(table - dist)[reach].mean())
+        errors_manhattan.append(np.abs(manhattan - dist)[reach].mean())
+        correlations.append(
+            np.corrcoef((table - manhattan)[reach], (dist - manhattan)[reach])[0, 1]
+        )
+    assert np.mean(errors_net) < np.mean(errors_manhattan)
+    assert np.mean(correlations) > 0.2
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="at least two dilations"):
+        HeuristicConfig(dilations=(1,))
+    with pytest.raises(ValueError, match="pool >= batch"):
+        HeuristicTraining(batch=8, pool=4)
+    with pytest.raises(ValueError, match=r"\(H, W\) map"):
+        HeuristicNet(HeuristicConfig(2, (1, 1))).cost_to_go(np.zeros(4, dtype=bool), (0, 0))
