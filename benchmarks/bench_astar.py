@@ -73,6 +73,7 @@ def main() -> None:
             map_path, scen_path = make_problems(size, args.problems, args.seed, Path(folder))
             walls = read_movingai_map(map_path)
             reachable = len(largest_region(walls))
+            net.cost_to_go(walls, (0, 0))  # compile the network for this map size, untimed
             for start, goal, optimal in read_movingai_scenarios(scen_path):
                 bfs_cost, bfs_time = timed(bfs_distance, walls, start, goal)
                 print(
