@@ -65,7 +65,7 @@ class HeuristicNet:
     def __call__(self, x: Tensor) -> Tensor:
         for conv in self.convs[:-1]:
             x = conv(x).relu()  # (B, ch, H, W)
-        return self.convs[-1](x)  # (B, 1, H, W); unclipped while training, so no unit dies
+        return self.convs[-1](x).relu()  # (B, 1, H, W), a detour is never negative
 
     def cost_to_go(self, walls: np.ndarray, goal: Cell) -> np.ndarray:
         """The heuristic table ``(H, W)``: Manhattan distance to `goal` plus the predicted detour."""
@@ -75,7 +75,7 @@ class HeuristicNet:
                 f"walls must be an (H, W) map, got shape {walls.shape}.\nhelp: pass world.walls."
             )
         x = map_features(walls, goal)  # (3, H, W)
-        detour = np.maximum(self(Tensor(x[None])).numpy()[0, 0], 0.0)  # (H, W), never negative
+        detour = self(Tensor(x[None])).numpy()[0, 0]  # (H, W)
         H, W = walls.shape
         return (x[2] + detour) * (H + W)  # back to cells
 
