@@ -257,11 +257,18 @@ def check_astar(fn: Callable) -> str:
         optimal = exact[problem.start]
         actions = _run(fn, problem, case)
         if actions is None or problem.replay(actions)[1] > optimal + 1e-9:
-            expanded = set(problem.expanded)
+            expanded = {s for s in problem.expanded if isinstance(s, State)}
             _check_plan(problem, actions, optimal, case, _merged_hint(world, expanded))
         _check_plan(problem, actions, optimal, case, KEY_HINT)
         g = _costs_from_start(world)
         for state in problem.expanded:
+            if state not in g:
+                raise _fail(
+                    problem,
+                    case,
+                    f"your A* asked for the successors of {state!r}, which the start cannot reach.",
+                    "expand only states popped from the frontier, as successors returned them.",
+                )
             f = g[state] + problem.heuristic(state)
             if f > optimal + 1e-9:
                 raise _fail(

@@ -108,6 +108,14 @@ def _random_plans(seed: int, count: int) -> list[tuple[np.ndarray, Plan]]:
     return plans
 
 
+def _as_array(part) -> np.ndarray:
+    """A numpy view of one part of the answer, whether it came as a Tensor, an array or a list."""
+    try:
+        return part.numpy() if isinstance(part, Tensor) else np.asarray(part)
+    except (TypeError, ValueError):
+        return np.asarray(None)  # dtype object: reported as "expected numbers" below
+
+
 @checker("Exercise 2")
 def check_plan_examples(fn: Callable) -> str:
     """`fn(walls, plan, window)` returns (x, y, optimal): per action one features row, the move
@@ -128,7 +136,7 @@ def check_plan_examples(fn: Callable) -> str:
                     f"{type(got).__name__}.\nhint: return np.stack(rows), np.array(labels), "
                     "np.array(optimal_rows)."
                 )
-            x, y, optimal = np.asarray(got[0]), np.asarray(got[1]), np.asarray(got[2])
+            x, y, optimal = (_as_array(part) for part in got)
             if y.dtype.kind not in "iuf" or x.dtype.kind not in "iuf" or optimal.dtype.kind == "O":
                 raise ExerciseFailed(
                     f"Exercise 2: for {case}, expected numbers, got x of dtype {x.dtype} and y of "

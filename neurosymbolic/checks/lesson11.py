@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from tinygrad import Tensor
 
 from minigpt.checks.core import ExerciseFailed, checker, compare, name_mistake, run_learner
 from neurosymbolic.agent import HybridAgent, OpenLoopPlanner, needs_replan
@@ -87,7 +88,7 @@ PAIR = ("the success rate", "the optimality")
 
 def _as_float(value, case: str, what: str) -> float:
     try:
-        return float(value)
+        return float(value.item() if isinstance(value, Tensor) else value)
     except (TypeError, ValueError):
         raise ExerciseFailed(
             f"Exercise 3: for {case}, {what} came back as {value!r}, not a number.\n"
