@@ -187,7 +187,7 @@ def _numpy_mean_filter(obs: np.ndarray) -> np.ndarray:
     return sum(padded[..., r : r + H, c : c + W] for r in range(3) for c in range(3)) / 9
 
 
-@checker("Exercise 3")
+@checker("Exercise 3", needs_tensor=True)
 def check_mean_filter(fn: Callable[[Tensor], Tensor]) -> str:
     """`fn(obs)` averages every 3x3 neighbourhood of ``(B, 1, H, W)`` obs (zeros outside)."""
     hint = (
