@@ -4,38 +4,26 @@ import math
 
 import numpy as np
 import pytest
+from tinygrad import Context
 
 from neurosymbolic.checks import (
     ExerciseFailed,
-    check_accuracy,
+    check_imitation_step,
     check_local_view,
     check_needs_replan,
     check_plan_examples,
     check_recovery_move,
+    check_sense,
     check_success_and_optimality,
-    reference_accuracy,
+    reference_imitation_step,
     reference_local_view,
     reference_plan_examples,
     reference_recovery_move,
+    reference_sense,
     reference_success_and_optimality,
 )
-from neurosymbolic.policy import MOVE_NAMES, Policy, PolicyConfig, features
+from neurosymbolic.policy import MOVE_NAMES, features
 from neurosymbolic.world import MOVES
-
-
-@pytest.fixture(scope="module")
-def tiny_policy():
-    return Policy(PolicyConfig(window=5, hidden=8))
-
-
-def unsolved(*args):
-    raise NotImplementedError("Exercise N: write it")
-
-
-def test_accuracy_reference_passes(tiny_policy):
-    assert check_accuracy(reference_accuracy, tiny_policy).passed
-    assert not check_accuracy(unsolved, tiny_policy).passed
-
 
 # Lesson 10 · Exercise 1: the local view
 
@@ -72,7 +60,7 @@ def test_examples_with_the_goal_cell_are_caught():
             [features(walls.astype(np.float32), c, plan.cells[-1], window) for c in plan.cells]
         )
         y = np.array([MOVE_NAMES.index(a) for a in plan.actions] + [0])
-        return x, y
+        return x, y, np.zeros((len(y), 4), bool)
 
     with pytest.raises(ExerciseFailed, match="a path of n cells has n - 1 actions"):
         check_plan_examples(one_too_many)
@@ -82,7 +70,7 @@ def test_views_after_the_move_are_caught():
     def after(walls, plan, window):
         b = walls.astype(np.float32)
         x = np.stack([features(b, c, plan.cells[-1], window) for c in plan.cells[1:]])
-        return x, np.array([MOVE_NAMES.index(a) for a in plan.actions])
+        return x, *reference_plan_examples(walls, plan, window)[1:]
 
     with pytest.raises(ExerciseFailed, match="views after each move"):
         check_plan_examples(after)
@@ -92,40 +80,91 @@ def test_wrong_target_and_labels_are_caught():
     def toward_start(walls, plan, window):
         b = walls.astype(np.float32)
         x = np.stack([features(b, c, plan.cells[0], window) for c in plan.cells[:-1]])
-        return x, np.array([MOVE_NAMES.index(a) for a in plan.actions])
+        return x, *reference_plan_examples(walls, plan, window)[1:]
 
     with pytest.raises(ExerciseFailed, match="the target is the path's last cell"):
         check_plan_examples(toward_start)
 
     def action_order(walls, plan, window):  # indexes ACTIONS-like sorted names, not MOVE_NAMES
-        x, _ = reference_plan_examples(walls, plan, window)
-        return x, np.array([sorted(MOVE_NAMES).index(a) for a in plan.actions])
+        x, _, optimal = reference_plan_examples(walls, plan, window)
+        return x, np.array([sorted(MOVE_NAMES).index(a) for a in plan.actions]), optimal
 
     with pytest.raises(ExerciseFailed, match=r"MOVE_NAMES\.index\(action\)"):
         check_plan_examples(action_order)
 
 
-# Lesson 10 · Exercise 3: held-out accuracy
+# Lesson 10 · Exercise 2: labels that are not move indices
 
 
-def test_count_and_percentage_are_caught(tiny_policy):
-    def count(policy, x, y):
-        return reference_accuracy(policy, x, y) * len(y)
+def test_action_names_as_labels_get_a_message():
+    def names(walls, plan, window):
+        x, _, optimal = reference_plan_examples(walls, plan, window)
+        return x, np.array(plan.actions), optimal
 
-    with pytest.raises(ExerciseFailed, match="number of correct rows"):
-        check_accuracy(count, tiny_policy)
-    with pytest.raises(ExerciseFailed, match="that is a percentage"):
-        check_accuracy(lambda p, x, y: 100 * reference_accuracy(p, x, y), tiny_policy)
+    with pytest.raises(ExerciseFailed, match=r"dtype <U\d+[\s\S]*move indices"):
+        check_plan_examples(names)
 
 
-def test_argmin_is_caught(tiny_policy):
-    from tinygrad import Tensor
+def test_optimal_moves_without_ties_are_caught():
+    def only_the_label(walls, plan, window):
+        x, y, _ = reference_plan_examples(walls, plan, window)
+        return x, y, np.eye(4, dtype=bool)[y]  # only A*'s own move, ties forgotten
 
-    def argmin(policy, x, y):
-        return float((policy(Tensor(x)).argmin(axis=1).numpy() == y).mean())
+    with pytest.raises(ExerciseFailed, match=r"optimal moves[\s\S]*one step closer"):
+        check_plan_examples(only_the_label)
 
-    with pytest.raises(ExerciseFailed, match="Exercise 3: wrong values for"):
-        check_accuracy(argmin, tiny_policy)
+
+# Lesson 10 · Exercise 3: one training step
+
+
+def step_with(loss_of, zero_grad=True, step=True, lazy_item=False):
+    def train_step(model, opt, xb, yb):
+        with Context(TRAINING=1):
+            if zero_grad:
+                opt.zero_grad()
+            loss = loss_of(model(xb), yb).backward()
+            if not step:
+                return loss.item()
+            if lazy_item:
+                opt.step()
+                return loss.item()
+            loss.realize(*opt.schedule_step())
+        return loss.item()
+
+    return train_step
+
+
+def mean_ce(logits, y):
+    return logits.sparse_categorical_crossentropy(y)
+
+
+def test_imitation_step_reference_and_a_tensor_loss_pass():
+    assert check_imitation_step(reference_imitation_step).passed
+
+    def tensor_loss(model, opt, xb, yb):
+        with Context(TRAINING=1):
+            opt.zero_grad()
+            loss = model(xb).sparse_categorical_crossentropy(yb).backward()
+            return loss.realize(*opt.schedule_step())
+
+    assert check_imitation_step(tensor_loss).passed
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (step_with(mean_ce, zero_grad=False), r"step 2 of 3[\s\S]*opt\.zero_grad\(\)"),
+        (step_with(mean_ce, step=False), "the parameters did not change"),
+        (step_with(mean_ce, lazy_item=True), "tinygrad is lazy"),
+        (
+            step_with(lambda z, y: z.sparse_categorical_crossentropy(y, reduction="sum")),
+            "summed cross-entropy",
+        ),
+    ],
+)
+def test_imitation_step_mistakes(wrong, message):
+    with pytest.raises(ExerciseFailed, match=message):
+        check_imitation_step(wrong)
 
 
 # Lesson 11 · Exercise 1: the monitor
@@ -161,7 +200,59 @@ def test_monitor_without_plan_check_is_caught():
         check_needs_replan(crashes_or_keeps)
 
 
-# Lesson 11 · Exercise 2: success rate and optimality
+# Lesson 11 · Exercise 2: the sensing update
+
+
+def sense_sliced(row_start, row_stop, col_start, col_stop):
+    def sense(believed, walls, cell, radius):
+        (row, col), sensed = cell, believed.copy()
+        rows = slice(row_start(row, radius), row_stop(row, radius))
+        cols = slice(col_start(col, radius), col_stop(col, radius))
+        sensed[rows, cols] = walls[rows, cols]
+        return sensed
+
+    return sense
+
+
+def low(v, r):
+    return max(v - r, 0)
+
+
+def high(v, r):
+    return v + r + 1
+
+
+def test_sensing_reference_and_a_list_answer_pass():
+    assert check_sense(reference_sense).passed
+    assert check_sense(lambda *args: reference_sense(*args).astype(float).tolist()).passed
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (sense_sliced(lambda v, r: v - r, high, lambda v, r: v - r, high), "negative slice start"),
+        (sense_sliced(low, lambda v, r: v + r, low, lambda v, r: v + r), r"2 \* radius \+ 1"),
+        (lambda believed, walls, cell, radius: walls.copy(), "not the whole map"),
+        (lambda believed, walls, cell, radius: believed, "nothing changed"),
+        (
+            lambda believed, walls, cell, radius: reference_sense(
+                believed, walls, cell[::-1], radius
+            ),
+            "rows and columns are swapped",
+        ),
+    ],
+)
+def test_sensing_mistakes(wrong, message):
+    with pytest.raises(ExerciseFailed, match=message):
+        check_sense(wrong)
+
+
+def test_success_and_optimality_with_none_gets_a_message():
+    with pytest.raises(ExerciseFailed, match="came back as None, not a number"):
+        check_success_and_optimality(lambda episodes, optimum: (None, None))
+
+
+# Lesson 11 · Exercise 3: success rate and optimality
 
 
 def test_optimality_over_failed_episodes_is_caught():
@@ -198,7 +289,7 @@ def test_missing_nan_is_caught():
         check_success_and_optimality(zero_when_none)
 
 
-# Lesson 11 · Exercise 3: slip recovery
+# Lesson 11 · Exercise 4: slip recovery
 
 
 def test_recovery_going_the_wrong_way_is_caught():

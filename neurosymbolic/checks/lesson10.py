@@ -1,23 +1,24 @@
-"""Checkers for lesson 10 · Neural policy: imitation of the planner."""
+"""Checkers for lesson 10 · Neural policy: imitation of the planner.
+
+Exercise 1 cuts the local view out of a belief map; Exercise 2 turns an A* path into (features,
+move index) examples; Exercise 3 is one training step of the policy, compared step by step with
+the reference on a copy of the same network: the loss it returns and every parameter after the
+update (relative tolerance 1e-3: Adam's update is float32 arithmetic on both sides).
+"""
 
 from collections.abc import Callable
 
 import numpy as np
-from tinygrad import Tensor
+from tinygrad import Context, Tensor, nn
+from tinygrad.nn.state import get_parameters, get_state_dict, load_state_dict
 
-from minigpt.checks.core import ExerciseFailed, checker, compare, run_learner
+from minigpt.checks.core import ExerciseFailed, checker, compare, name_mistake, run_learner
 from neurosymbolic.planner import (
     Plan,
     astar_path,
 )
-from neurosymbolic.policy import (
-    MOVE_NAMES,
-    Policy,
-    features,
-    imitation_data,
-    load_policy,
-)
-from neurosymbolic.world import Cell, GridWorld, largest_region
+from neurosymbolic.policy import MOVE_NAMES, Policy, PolicyConfig, features, imitation_data
+from neurosymbolic.world import MOVES, Cell, GridWorld, distance_map, largest_region
 
 VIEW_HINT = (
     "pad the map with window // 2 cells of 1.0 on every side (off the map counts as a wall), then "
@@ -31,18 +32,37 @@ def reference_local_view(belief: np.ndarray, cell: Cell, window: int) -> np.ndar
 
 
 def reference_plan_examples(walls: np.ndarray, plan: Plan, window: int):
-    """Exercise 2: a (features, move index) pair per action of `plan`, heading to its last cell."""
+    """Exercise 2: per action of `plan` (heading to its last cell), the features, the move index,
+    and which of the four moves lie on some shortest path (A* picks one among ties)."""
     goal = plan.cells[-1]
     belief = walls.astype(np.float32)
     x = np.stack([features(belief, cell, goal, window) for cell in plan.cells[:-1]])  # (N, F)
     y = np.array([MOVE_NAMES.index(action) for action in plan.actions], dtype=np.int32)  # (N,)
-    return x, y
+    to_goal = np.pad(distance_map(walls, goal), 1, constant_values=-1)  # (H + 2, W + 2)
+    optimal = np.array(
+        [
+            [
+                to_goal[r + 1 + dr, c + 1 + dc] == to_goal[r + 1, c + 1] - 1
+                for dr, dc in MOVES.values()
+            ]
+            for r, c in plan.cells[:-1]
+        ]
+    )  # (N, 4)
+    return x, y, optimal
 
 
-def reference_accuracy(policy: Policy, x: np.ndarray, y: np.ndarray) -> float:
-    """Exercise 3: the fraction of rows of `x` on which the policy picks the planner's move `y`."""
-    guesses = policy(Tensor(x)).argmax(axis=1).numpy()  # (N,)
-    return float((guesses == y).mean())
+def reference_imitation_step(
+    model: Policy, opt: nn.optim.Optimizer, xb: Tensor, yb: Tensor
+) -> float:
+    """Exercise 3: one Adam step on the cross-entropy between the policy's logits and A*'s moves;
+    returns the loss before the update."""
+    with Context(TRAINING=1):
+        opt.zero_grad()
+        loss = (
+            model(xb).sparse_categorical_crossentropy(yb).backward()
+        )  # (N, 4) logits, (N,) labels
+        loss.realize(*opt.schedule_step())  # the loss and the update in one schedule
+    return loss.item()
 
 
 @checker("Exercise 1")
@@ -58,9 +78,9 @@ def check_local_view(fn: Callable[[np.ndarray, Cell, int], np.ndarray]) -> str:
             case = f"a {H}x{W} belief map, cell {cell}, window {window}"
             expected = reference_local_view(belief, cell, window)
             got = run_learner("Exercise 1", fn, belief, cell, window)
-            got_array = np.asarray(got, dtype=np.float64)
+            got_array = _as_array(got)
             hint = VIEW_HINT
-            if got_array.shape == expected.shape:
+            if got_array.dtype.kind in "biuf" and got_array.shape == expected.shape:
                 half = window // 2
                 zero_padded = np.pad(belief, half)[
                     cell[0] : cell[0] + window, cell[1] : cell[1] + window
@@ -88,9 +108,19 @@ def _random_plans(seed: int, count: int) -> list[tuple[np.ndarray, Plan]]:
     return plans
 
 
+def _as_array(part) -> np.ndarray:
+    """A numpy view of one part of the answer, whether it came as a Tensor, an array or a list."""
+    try:
+        return part.numpy() if isinstance(part, Tensor) else np.asarray(part)
+    except (TypeError, ValueError):
+        return np.asarray(None)  # dtype object: reported as "expected numbers" below
+
+
 @checker("Exercise 2")
 def check_plan_examples(fn: Callable) -> str:
-    """`fn(walls, plan, window)` returns (x, y): one features row and one move index per action."""
+    """`fn(walls, plan, window)` returns (x, y, optimal): per action one features row, the move
+    index and the (4,) mask of moves on some shortest path. Exact comparisons: all are small
+    integers or features built from 0/1 maps."""
     total = 0
     for walls, plan in _random_plans(seed=7, count=4):
         for window in (5, 7):
@@ -98,14 +128,28 @@ def check_plan_examples(fn: Callable) -> str:
                 f"an A* path of {len(plan.actions)} moves from {plan.cells[0]} to "
                 f"{plan.cells[-1]}, window {window}"
             )
-            x_ref, y_ref = reference_plan_examples(walls, plan, window)
+            x_ref, y_ref, optimal_ref = reference_plan_examples(walls, plan, window)
             got = run_learner("Exercise 2", fn, walls, plan, window)
-            if not (isinstance(got, tuple | list) and len(got) == 2):
+            if not (isinstance(got, tuple | list) and len(got) == 3):
                 raise ExerciseFailed(
-                    f"Exercise 2: for {case}, expected a pair (x, y), got {type(got).__name__}.\n"
-                    "hint: return np.stack(rows), np.array(labels)."
+                    f"Exercise 2: for {case}, expected a triple (x, y, optimal), got "
+                    f"{type(got).__name__}.\nhint: return np.stack(rows), np.array(labels), "
+                    "np.array(optimal_rows)."
                 )
-            x, y = np.asarray(got[0]), np.asarray(got[1])
+            x, y, optimal = (_as_array(part) for part in got)
+            if y.dtype.kind not in "iuf" or x.dtype.kind not in "iuf" or optimal.dtype.kind == "O":
+                raise ExerciseFailed(
+                    f"Exercise 2: for {case}, expected numbers, got x of dtype {x.dtype} and y of "
+                    f"dtype {y.dtype} (first labels {y.ravel()[:3].tolist()}).\nhint: the labels "
+                    "are move indices, MOVE_NAMES.index(action), not the action names; x holds "
+                    "the float32 features rows."
+                )
+            if x.ndim != 2 or y.ndim != 1:
+                raise ExerciseFailed(
+                    f"Exercise 2: for {case}, expected x of shape (moves, features) and y of shape "
+                    f"(moves,), got {x.shape} and {y.shape}.\nhint: np.stack the feature rows; "
+                    "np.array the labels."
+                )
             if len(x) == len(plan.cells) or len(y) == len(plan.cells):
                 raise ExerciseFailed(
                     f"Exercise 2: for {case}, expected {len(plan.actions)} examples (one per "
@@ -139,30 +183,80 @@ def check_plan_examples(fn: Callable) -> str:
                         "last cell, plan.cells[-1]."
                     )
             compare("Exercise 2", case + " (features x)", x_ref, x, hint)
+            compare(
+                "Exercise 2",
+                case + " (optimal moves)",
+                optimal_ref,
+                optimal.astype(np.float64) if optimal.dtype.kind in "biuf" else optimal,
+                "a move is optimal when it lands on a free cell one step closer to the goal: "
+                "to_goal = distance_map(walls, goal), then to_goal[next] == to_goal[cell] - 1 for "
+                "each of the four MOVES, in MOVES order (off the map counts as unreachable, -1).",
+                rtol=0.0,
+                atol=0.0,
+            )
             total += len(y)
-    return f"{total} (view, move) pairs agree with the reference."
+    return f"{total} (view, move, optimal moves) examples agree with the reference."
+
+
+def _step_data(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    x, y, _ = imitation_data(4, 3, 10, 0.3, seed=seed, window=5)
+    return x[:48], y[:48]  # (48, 29) features, (48,) move indices
+
+
+def _loss_of(model: Policy, x: np.ndarray, y: np.ndarray) -> float:
+    """The mean cross-entropy of `model` on (x, y), without a step."""
+    return model(Tensor(x)).sparse_categorical_crossentropy(Tensor(y)).item()
 
 
 @checker("Exercise 3")
-def check_accuracy(
-    fn: Callable[[Policy, np.ndarray, np.ndarray], float], policy: Policy | None = None
-) -> str:
-    """`fn(policy, x, y)` returns the fraction of rows on which `policy` (default: the shipped
-    one) picks move `y`; also tried on an untrained policy."""
-    policy = policy or load_policy()
-    x, y, _ = imitation_data(6, 3, 12, 0.3, seed=10_000, window=policy.config.window)
+def check_imitation_step(fn: Callable[[Policy, nn.optim.Optimizer, Tensor, Tensor], float]) -> str:
+    """`fn(model, opt, xb, yb)` takes one optimizer step on the cross-entropy of `model(xb)`
+    against `yb` and returns the loss before the step. Three steps in a row on a small policy
+    must give the reference's losses and parameters (relative tolerance 1e-3)."""
     Tensor.manual_seed(0)
-    untrained = Policy(policy.config)
-    results = []
-    for name, model in [("the trained policy", policy), ("an untrained policy", untrained)]:
-        case = f"{name} on {len(y)} held-out examples"
-        expected = reference_accuracy(model, x, y)
-        got = run_learner("Exercise 3", fn, model, x, y)
-        hint = "compare the argmax of the logits with y and take the mean (a fraction in [0, 1])."
-        if np.isscalar(got) and np.isclose(float(got), expected * len(y)):
-            hint = "that is the number of correct rows: divide by len(y) for a fraction."
-        elif np.isscalar(got) and np.isclose(float(got), expected * 100):
-            hint = "that is a percentage: return a fraction in [0, 1]."
-        compare("Exercise 3", case, expected, got, hint, rtol=0, atol=1e-9)
-        results.append(expected)
-    return f"accuracy {results[0]:.3f} for the trained policy, {results[1]:.3f} untrained."
+    config = PolicyConfig(window=5, hidden=16)
+    reference, learner = Policy(config), Policy(config)
+    load_state_dict(learner, {k: Tensor(v.numpy()) for k, v in get_state_dict(reference).items()})
+    opts = [nn.optim.Adam(get_parameters(m), lr=1e-2) for m in (reference, learner)]
+    names = list(get_state_dict(reference))
+    for k in range(3):
+        x, y = _step_data(seed=20 + k)
+        case = f"step {k + 1} of 3: a batch of {len(y)} examples, features of width {x.shape[1]}"
+        expected = reference_imitation_step(reference, opts[0], Tensor(x), Tensor(y))
+        before = {n: v.numpy().copy() for n, v in get_state_dict(learner).items()}
+        got = run_learner("Exercise 3", fn, learner, opts[1], Tensor(x), Tensor(y))
+        after = get_state_dict(learner)
+        if all(np.array_equal(before[n], after[n].numpy()) for n in names):
+            raise ExerciseFailed(
+                f"Exercise 3: for {case}, the parameters did not change.\nhint: after "
+                "loss.backward(), call opt.step() inside `with Context(TRAINING=1):`."
+            )
+        with Context(TRAINING=0):
+            loss_after = _loss_of(learner, x, y)
+        mistakes = {
+            "that is the loss after the update. tinygrad is lazy: loss.item() after "
+            "opt.step() computes the loss with the new weights. Realize it with the update, "
+            "loss.realize(*opt.schedule_step()), then return loss.item().": loss_after,
+            "that is the summed cross-entropy; the loss is the mean over the batch.": expected
+            * len(y),
+        }
+        name_mistake("Exercise 3", case + " (the loss returned)", got, expected, mistakes)
+        compare(
+            "Exercise 3",
+            case + " (the loss returned)",
+            expected,
+            got,
+            "model(xb).sparse_categorical_crossentropy(yb), the mean over the batch, before the step.",
+            rtol=1e-3,
+            atol=1e-6,
+        )
+        for name, value in get_state_dict(reference).items():
+            hint = "the update differs from one Adam step on this batch's loss" + (
+                ": call opt.zero_grad() before backward(), or the gradients of the earlier "
+                "steps add up."
+                if k > 0
+                else "; compute the loss on model(xb) and step once."
+            )
+            compare("Exercise 3", f"{case}, parameter {name}", value.numpy(), after[name], hint,
+                    rtol=1e-3, atol=1e-6)  # fmt: skip
+    return "three steps in a row match the reference's losses and parameters."

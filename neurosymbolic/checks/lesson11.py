@@ -1,11 +1,17 @@
-"""Checkers for lesson 11 · The hybrid agent."""
+"""Checkers for lesson 11 · The hybrid agent.
+
+Exercise 1 is the monitor (when to replan), Exercise 2 the sensing update of the agent's belief,
+Exercise 3 the success rate and optimality of a table row, Exercise 4 a slip-recovery rule. All
+answers are booleans, small maps or ratios; ratios are compared with a relative tolerance of 1e-4.
+"""
 
 import math
 from collections.abc import Callable
 
 import numpy as np
+from tinygrad import Tensor
 
-from minigpt.checks.core import ExerciseFailed, checker, compare, run_learner
+from minigpt.checks.core import ExerciseFailed, checker, compare, name_mistake, run_learner
 from neurosymbolic.agent import HybridAgent, OpenLoopPlanner, needs_replan
 from neurosymbolic.evaluate import summarize
 from neurosymbolic.planner import (
@@ -17,7 +23,7 @@ reference_needs_replan = needs_replan  # Exercise 1 is the agent's own monitor
 
 
 def reference_recovery_move(cell: Cell, plan_cell: Cell, believed: np.ndarray) -> str | None:
-    """Exercise 3: the move from `cell` onto the neighbouring believed-free `plan_cell`, or None."""
+    """Exercise 4: the move from `cell` onto the neighbouring believed-free `plan_cell`, or None."""
     step = (plan_cell[0] - cell[0], plan_cell[1] - cell[1])
     for name, delta in MOVES.items():
         if delta == step and not believed[plan_cell]:
@@ -28,7 +34,7 @@ def reference_recovery_move(cell: Cell, plan_cell: Cell, believed: np.ndarray) -
 def reference_success_and_optimality(
     episodes: list[Episode], optimum: list[float]
 ) -> tuple[float, float]:
-    """Exercise 2: the success rate, and steps / optimal cost averaged over solved episodes only."""
+    """Exercise 3: the success rate, and steps / optimal cost averaged over solved episodes only."""
     row = summarize("", episodes, optimum)
     return row.success_rate, row.optimality
 
@@ -77,7 +83,20 @@ def check_needs_replan(fn: Callable[[Cell, list[Cell], np.ndarray], bool]) -> st
     return f"{len(_monitor_cases())} situations judged like the agent's monitor."
 
 
-@checker("Exercise 2")
+PAIR = ("the success rate", "the optimality")
+
+
+def _as_float(value, case: str, what: str) -> float:
+    try:
+        return float(value.item() if isinstance(value, Tensor) else value)
+    except (TypeError, ValueError):
+        raise ExerciseFailed(
+            f"Exercise 3: for {case}, {what} came back as {value!r}, not a number.\n"
+            "hint: return two floats; math.nan for the optimality when nothing was solved."
+        ) from None
+
+
+@checker("Exercise 3")
 def check_success_and_optimality(fn: Callable) -> str:
     """`fn(episodes, optimum)` returns (success rate, optimality) as `evaluate.summarize` does."""
     worlds = [GridWorld.random(10, 0.3, 2, seed=500 + i) for i in range(6)]
@@ -95,30 +114,31 @@ def check_success_and_optimality(fn: Callable) -> str:
         solved = sum(e.success for e in episodes)
         case = f"{len(episodes)} episodes of the {name} ({solved} solved)"
         expected = reference_success_and_optimality(episodes, optimum)
-        got = run_learner("Exercise 2", fn, episodes, list(optimum))
+        got = run_learner("Exercise 3", fn, episodes, list(optimum))
         if not (isinstance(got, tuple | list) and len(got) == 2):
             raise ExerciseFailed(
-                f"Exercise 2: for {case}, expected a pair (success_rate, optimality), got {got!r}."
+                f"Exercise 3: for {case}, expected a pair (success_rate, optimality), got {got!r}."
                 "\nhint: return two floats."
             )
+        got = [_as_float(value, case, what) for value, what in zip(got, PAIR, strict=True)]
         compare(
-            "Exercise 2",
+            "Exercise 3",
             case + " (success rate)",
             expected[0],
             got[0],
             "the success rate is solved episodes / all episodes, a fraction in [0, 1].",
         )
         if math.isnan(expected[1]):
-            if not math.isnan(float(got[1])):
+            if not math.isnan(got[1]):
                 raise ExerciseFailed(
-                    f"Exercise 2: for {case}, no episode was solved, so the optimality is "
+                    f"Exercise 3: for {case}, no episode was solved, so the optimality is "
                     f"undefined (nan); got {got[1]!r}.\n"
                     "hint: return math.nan when no episode succeeded."
                 )
             lines.append("nan")
             continue
         compare(
-            "Exercise 2",
+            "Exercise 3",
             case + " (optimality)",
             expected[1],
             got[1],
@@ -151,12 +171,12 @@ def _recovery_cases() -> list[tuple[str, Cell, Cell, np.ndarray]]:
     ]
 
 
-@checker("Exercise 3")
+@checker("Exercise 4")
 def check_recovery_move(fn: Callable[[Cell, Cell, np.ndarray], str | None]) -> str:
     """`fn(cell, plan_cell, believed)`: the move back onto the plan after a slip, or None."""
     for case, cell, plan_cell, believed in _recovery_cases():
         expected = reference_recovery_move(cell, plan_cell, believed)
-        got = run_learner("Exercise 3", fn, cell, plan_cell, believed.copy())
+        got = run_learner("Exercise 4", fn, cell, plan_cell, believed.copy())
         if got != expected:
             hint = (
                 "return None unless plan_cell is one of the four neighbours of cell and believed "
@@ -173,7 +193,71 @@ def check_recovery_move(fn: Callable[[Cell, Cell, np.ndarray], str | None]) -> s
                     "change left or right."
                 )
             raise ExerciseFailed(
-                f"Exercise 3: {case} (agent at {cell}, plan cell {plan_cell}): expected "
+                f"Exercise 4: {case} (agent at {cell}, plan cell {plan_cell}): expected "
                 f"{expected!r}, got {got!r}.\nhint: {hint}"
             )
     return f"{len(_recovery_cases())} situations: the four ways back, and when to replan instead."
+
+
+def reference_sense(believed: np.ndarray, walls: np.ndarray, cell: Cell, radius: int) -> np.ndarray:
+    """Exercise 2: the belief after sensing: the true walls within `radius` cells of `cell` (a
+    square of side 2 * radius + 1, cut at the map's edges) replace what was believed there."""
+    rows = slice(max(cell[0] - radius, 0), cell[0] + radius + 1)
+    cols = slice(max(cell[1] - radius, 0), cell[1] + radius + 1)
+    sensed = believed.copy()
+    sensed[rows, cols] = walls[rows, cols]
+    return sensed  # (H, W) bool
+
+
+def _sense_wrong(believed, walls, cell, radius, *, clip=True, end=1, swap=False):
+    if swap:
+        cell = cell[::-1]
+    low = (lambda v: max(v, 0)) if clip else (lambda v: v)
+    rows = slice(low(cell[0] - radius), cell[0] + radius + end)
+    cols = slice(low(cell[1] - radius), cell[1] + radius + end)
+    sensed = believed.copy()
+    sensed[rows, cols] = walls[rows, cols]
+    return sensed
+
+
+@checker("Exercise 2")
+def check_sense(fn: Callable[[np.ndarray, np.ndarray, Cell, int], np.ndarray]) -> str:
+    """`fn(believed, walls, cell, radius)` returns the belief with the square of true walls around
+    `cell` written in; tried at corners, edges and inside a 6x9 map, radius 1 and 2."""
+    rng = np.random.default_rng(11)
+    H, W = 6, 9
+    believed, walls = rng.random((H, W)) < 0.5, rng.random((H, W)) < 0.3  # (H, W) bool each
+    cells = [(2, 5), (4, 7), (0, 0), (0, W - 1), (H - 1, 0), (H - 1, W - 1), (0, 4), (3, 0)]
+    count = 0
+    for radius in (1, 2):
+        for cell in cells:
+            case = f"a 6x9 belief, the agent at {cell}, radius {radius}"
+            expected = reference_sense(believed, walls, cell, radius)
+            got = run_learner("Exercise 2", fn, believed.copy(), walls.copy(), cell, radius)
+            args = (believed, walls, cell, radius)
+            mistakes = {
+                "a negative slice start counts from the end of the array, so near the top or "
+                "left edge nothing was sensed: start at max(cell - radius, 0).": _sense_wrong(
+                    *args, clip=False
+                ),
+                "the sensed square is 2 * radius + 1 cells wide: end the slices at "
+                "cell + radius + 1.": _sense_wrong(*args, end=0),
+                "rows and columns are swapped: rows around cell[0], columns around cell[1].": (
+                    _sense_wrong(*args, swap=True)
+                ),
+                "the agent senses only the cells within radius, not the whole map.": walls,
+                "nothing changed: write walls[rows, cols] into the belief.": believed,
+            }
+            name_mistake("Exercise 2", case, got, expected, mistakes)
+            compare(
+                "Exercise 2",
+                case,
+                expected,
+                got,
+                "copy the belief, then belief[rows, cols] = walls[rows, cols] with rows = "
+                "slice(max(row - radius, 0), row + radius + 1), cols the same way.",
+                rtol=0.0,
+                atol=0.0,
+            )
+            count += 1
+    return f"{count} sensing updates agree, corners and edges included."
