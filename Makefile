@@ -55,14 +55,14 @@ $(BROWSER_STAMP): requirements-browser.txt $(STAMP)
 
 # Every lesson (short run) in a fresh Python 3.12 with Colab's preinstalled versions
 # (requirements-colab.txt), the course installed from this clone the way the set-up cell does.
-# PY312 names the interpreter; without one the check is skipped with a message.
-PY312 ?= $(firstword $(shell command -v python3.12) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12))
+# Set PY312 to choose the interpreter; without a Python 3.12 the check is skipped with a message.
 COLAB_ENV := build/colab
 test-colab: setup
-	@if [ -z "$(PY312)" ]; then \
-	  echo "test-colab skipped: no Python 3.12 here (install one, or run make test-colab PY312=/path/to/python3.12)"; \
+	@py="$$($(BIN)/python tests/colab/make_env.py --find)" || exit 1; \
+	if [ -z "$$py" ]; then \
+	  echo "test-colab skipped: no Python 3.12 here. help: install one, or make test-colab PY312=/path/to/python3.12"; \
 	else \
-	  $(BIN)/python tests/colab/make_env.py --python "$(PY312)" --env $(COLAB_ENV) && \
+	  $(BIN)/python tests/colab/make_env.py --python "$$py" --env $(COLAB_ENV) && \
 	  COURSE_COLAB_ENV=$(COLAB_ENV) COURSE_QUICK=1 $(BIN)/python -m pytest -v -p no:cacheprovider \
 	    -n $(WORKERS) tests/colab; \
 	fi

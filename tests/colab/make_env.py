@@ -8,6 +8,8 @@ of that environment is registered inside it for the lessons to run in.
 """
 
 import argparse
+import glob
+import os
 import shutil
 import subprocess
 import sys
@@ -23,15 +25,38 @@ def run(*command: str, **kwargs) -> str:
     return subprocess.run(command, check=True, text=True, stdout=subprocess.PIPE, **kwargs).stdout
 
 
+def find_python312() -> str:
+    """The first interpreter that really runs Python 3.12: $PY312, python3.12, pyenv's, or ''."""
+    chosen = os.environ.get("PY312", "")
+    candidates = [chosen] if chosen else [shutil.which("python3.12") or ""]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))
+    for candidate in filter(None, candidates):
+        try:  # a pyenv shim for a version that is not selected exits with an error here
+            probe = subprocess.run(
+                [candidate, "-c", "import sys, venv; print(sys.version_info[:2] == (3, 12))"],
+                capture_output=True,
+                text=True,
+            )
+        except OSError:
+            probe = None
+        if probe and probe.stdout.strip() == "True":
+            return candidate
+        if candidate == chosen:
+            sys.exit(f"PY312={chosen} is not a working Python 3.12. help: point PY312 at one")
+    return ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--python", required=True, help="a Python 3.12 interpreter")
-    parser.add_argument("--env", type=Path, required=True, help="folder for the environment")
+    parser.add_argument("--find", action="store_true", help="print a Python 3.12 to use, or ''")
+    parser.add_argument("--python", help="the Python 3.12 interpreter to build from")
+    parser.add_argument("--env", type=Path, default=ROOT / "build" / "colab", help="its folder")
     args = parser.parse_args()
-
-    version = run(args.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])").strip()
-    if version != "3.12":
-        sys.exit(f"{args.python} is Python {version}; Colab runs 3.12. help: pass PY312=python3.12")
+    if args.find:
+        print(find_python312())
+        return 0
+    if not args.python:
+        parser.error("--python is required (find one with --find)")
     head = run("git", "-C", str(ROOT), "rev-parse", "HEAD").strip()
     if run("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no").strip():
         print(
