@@ -64,7 +64,7 @@ test-colab: setup
 	else \
 	  $(BIN)/python tests/colab/make_env.py --python "$$py" --env $(COLAB_ENV) && \
 	  COURSE_COLAB_ENV=$(COLAB_ENV) COURSE_QUICK=1 $(BIN)/python -m pytest -v -p no:cacheprovider \
-	    -n $(WORKERS) tests/colab; \
+	    --durations=20 -n $(WORKERS) tests/colab; \
 	fi
 
 lab: setup
