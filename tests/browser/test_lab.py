@@ -192,6 +192,8 @@ def ran(lab, browser):
 
     def open_and_run(name: str):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        script_errors = []
+        page.on("pageerror", lambda error: script_errors.append(str(error)))
         # A workspace of its own, so the tab shows this lesson alone.
         page.goto(f"{base}/lab/workspaces/{name}/tree/{name}.ipynb?reset&token={token}")
         page.wait_for_function(
@@ -207,6 +209,7 @@ def ran(lab, browser):
         state = wait_for_run(page, RUN_TIMEOUT_S)
         page.evaluate("() => window.jupyterapp.shell.currentWidget.content.scrollToItem(0)")
         page.screenshot(path=SHOTS / f"{name}.png")
+        state["script_errors"] = script_errors  # the list goes on filling while the page is open
         return page, state
 
     yield run
@@ -225,6 +228,7 @@ def test_every_cell_runs_without_error_or_warning(ran, name):
                 problems.append(f"cell {index}: {output['ename']}: {output['evalue']}")
             elif output.get("name") == "stderr" and WARNING.search(output["text"]):
                 problems.append(f"cell {index}: {output['text'].strip()[:200]}")
+    problems += [f"page script: {error}" for error in state["script_errors"]]
     assert not problems, "\n".join(problems)
     assert state["executed"] == state["total"]
 
@@ -237,6 +241,10 @@ def test_every_figure_is_drawn_as_an_image(ran, name):
         assert figures, f"{name} showed no figure"
     for figure in figures:
         assert figure["pngs"] == figure["images"] == figure["drawn"], f"cell {figure['index']}"
+    if figures:
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(figures[0]["index"])
+        cell.scroll_into_view_if_needed()
+        cell.screenshot(path=SHOTS / f"{name}_figure.png")
     # A figure that failed to render shows only its text form, "<Figure size 640x480 with 1 Axes>".
     for index, outputs in enumerate(state["outputs"]):
         for output in outputs:
@@ -249,6 +257,9 @@ def test_training_progress_is_one_updating_bar(ran):
     bars = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     texts = [text for text in bars.all_inner_texts() if "train:" in text]
     assert texts, "lesson 04 showed no training progress bar"
+    bar = bars.filter(has_text="train:").first
+    bar.scroll_into_view_if_needed()
+    bar.screenshot(path=SHOTS / "04_training_bar.png")
     for text in texts:
         lines = [line for line in text.splitlines() if line.strip()]
         assert len(lines) == 1, f"the bar shows as {len(lines)} lines: {lines[:3]}"
@@ -258,9 +269,13 @@ def test_training_progress_is_one_updating_bar(ran):
 def test_animation_plays(ran):
     page, _ = ran("11_hybrid_agent")
     animation = page.locator(".jp-OutputArea-output .animation").first
-    animation.scroll_into_view_if_needed()
     frame = animation.locator("img").first
     slider = animation.locator("input[type=range]").first
+    # Select the cell first, as a learner does by clicking it: selecting scrolls the notebook to the
+    # cell, and a click on Play that selects the cell lands wherever the button was before the scroll.
+    frame.click()
+    page.wait_for_timeout(500)
+    animation.scroll_into_view_if_needed()
     first_frame, first_position = frame.get_attribute("src"), int(slider.input_value())
     assert first_frame and first_frame.startswith("data:image/"), "the animation shows no frame"
     animation.screenshot(path=SHOTS / "11_animation_before.png")
