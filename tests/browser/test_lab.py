@@ -273,9 +273,11 @@ def test_animation_plays(ran):
     slider = animation.locator("input[type=range]").first
     # Select the cell first, as a learner does by clicking it: selecting scrolls the notebook to the
     # cell, and a click on Play that selects the cell lands wherever the button was before the scroll.
-    frame.click()
+    cell = page.locator(".jp-Notebook .jp-Cell", has=animation).first
+    cell.locator(".jp-InputPrompt").first.click()
     page.wait_for_timeout(500)
     animation.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
     first_frame, first_position = frame.get_attribute("src"), int(slider.input_value())
     assert first_frame and first_frame.startswith("data:image/"), "the animation shows no frame"
     animation.screenshot(path=SHOTS / "11_animation_before.png")
