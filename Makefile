@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # tinygrad runs each kernel on one core, so two test workers use both cores of a small machine.
 WORKERS ?= 2
 
-.PHONY: setup course test lab bench tune clean
+.PHONY: setup course test test-browser test-colab lab bench tune clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,38 @@ test: setup
 	COURSE_QUICK=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --durations=20 \
 	  --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 \
 	  tests notebooks
+
+# JupyterLab in headless Chromium (Debian's, driven by Playwright): lessons 00, 04 and 11 run in a
+# real browser; screenshots go to build/browser/.
+BROWSER_STAMP := $(VENV)/.browser-installed
+test-browser: setup $(BROWSER_STAMP)
+	COURSE_BROWSER=1 COURSE_QUICK=1 $(BIN)/python -m pytest -v -p no:cacheprovider tests/browser
+
+$(BROWSER_STAMP): requirements-browser.txt $(STAMP)
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "chromium is missing. help: sudo apt-get install -y chromium chromium-driver"; exit 1; \
+	  fi; }
+	$(BIN)/python -m pip install -q -r requirements-browser.txt
+	touch $(BROWSER_STAMP)
+
+# Every lesson (short run) in a fresh Python 3.12 with Colab's preinstalled versions
+# (requirements-colab.txt), the course installed from this clone the way the set-up cell does.
+# Set PY312 to choose the interpreter; without a Python 3.12 the check is skipped with a message.
+COLAB_ENV := build/colab
+test-colab: setup
+	@py="$$($(BIN)/python tests/colab/make_env.py --find)" || exit 1; \
+	if [ -z "$$py" ]; then \
+	  echo "test-colab skipped: no Python 3.12 here. help: install one, or make test-colab PY312=/path/to/python3.12"; \
+	else \
+	  $(BIN)/python tests/colab/make_env.py --python "$$py" --env $(COLAB_ENV) && \
+	  COURSE_COLAB_ENV=$(COLAB_ENV) COURSE_QUICK=1 $(BIN)/python -m pytest -v -p no:cacheprovider \
+	    --durations=20 -n $(WORKERS) tests/colab; \
+	fi
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -1,8 +1,8 @@
 """What the first cell of every lesson calls: set up Colab, pick the device, say how long to wait.
 
-In Google Colab the first cell installs this package from `REPO_URL`, then `setup()` installs clang
-when it is missing (tinygrad's CPU device compiles kernels with it). Elsewhere nothing is installed:
-`setup()` only picks the device and reports it.
+In Google Colab the first cell installs release `RELEASE` of this package from `REPO_URL`, then
+`setup()` installs clang when it is missing (tinygrad's CPU device compiles kernels with it).
+Elsewhere nothing is installed: `setup()` only picks the device and reports it.
 """
 
 import os
@@ -15,6 +15,9 @@ from minigpt.device import describe_device, pick_device
 
 # The one place that names the repository; notebooks' Colab badges and install lines use the same URL.
 REPO_URL = "https://github.com/neural-internals/tinygrad-course"
+# The release (a git tag of REPO_URL, "v" + the version in pyproject.toml) that set-up cells install,
+# so a lesson opened in Colab gets the package it was written for, not whatever main holds today.
+RELEASE = "v0.1.0"
 
 # Set to 1 for a short run of every lesson (CI does): fewer training steps, every cell still runs.
 QUICK_ENV = "COURSE_QUICK"

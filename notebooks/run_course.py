@@ -2,6 +2,10 @@
 
 Executed copies of the notebooks go to `--out` (default ``build/``); the sources are left untouched.
 A lesson states its key result by printing a line that starts with ``Key result:``.
+
+Outputs are stored as a learner would see them: a progress bar's many updates become its last line
+(``coalesce_streams``), and the kernel talks to this script over encrypted sockets (CurveZMQ), so
+it does not warn about plain-text TCP.
 """
 
 import argparse
@@ -12,6 +16,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 NOTEBOOKS = Path(__file__).resolve().parent
 KEY_PREFIX = "Key result:"
@@ -28,11 +33,21 @@ def key_result(notebook: nbformat.NotebookNode) -> str:
     return found
 
 
-def run_lesson(path: Path, out_dir: Path, timeout: int) -> tuple[float, str, str]:
-    """Execute one notebook into `out_dir`; return (seconds, status, key result)."""
+def run_lesson(
+    path: Path, out_dir: Path, timeout: int, kernel: str = "", cwd: Path = NOTEBOOKS
+) -> tuple[float, str, str]:
+    """Execute one notebook into `out_dir` (in `cwd`, with `kernel` or the notebook's own);
+    return (seconds, status, key result)."""
     notebook = nbformat.read(path, as_version=4)
+    config = Config()
+    config.KernelManager.transport_encryption = "auto"  # CurveZMQ where the kernel supports it
     client = NotebookClient(
-        notebook, timeout=timeout, resources={"metadata": {"path": str(NOTEBOOKS)}}
+        notebook,
+        timeout=timeout,
+        kernel_name=kernel,
+        coalesce_streams=True,
+        config=config,
+        resources={"metadata": {"path": str(cwd)}},
     )
     start = time.perf_counter()
     try:
@@ -54,6 +69,13 @@ def main() -> int:
     )
     parser.add_argument("--only", default="", help="run only lessons whose file name contains this")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed for one cell")
+    parser.add_argument("--kernel", default="", help="kernel to run them in (default: their own)")
+    parser.add_argument(
+        "--cwd",
+        type=Path,
+        default=NOTEBOOKS,
+        help="folder the lessons run in (default: notebooks/)",
+    )
     args = parser.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +83,7 @@ def main() -> int:
     rows = []
     for path in lessons:
         print(f"running {path.name} ...", flush=True)
-        rows.append((path.stem, *run_lesson(path, args.out, args.timeout)))
+        rows.append((path.stem, *run_lesson(path, args.out, args.timeout, args.kernel, args.cwd)))
 
     header = f"{'lesson':<32} {'seconds':>8}  {'status':<10} key result"
     lines = [header, "-" * len(header)]

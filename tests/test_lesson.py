@@ -2,7 +2,9 @@
 
 import shutil
 import sys
+import tomllib
 import types
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +64,9 @@ def test_quick_run_switch(monkeypatch):
     assert lesson.quick() and lesson.pick(2000, 50) == 50
     monkeypatch.setenv(lesson.QUICK_ENV, "0")
     assert not lesson.quick() and lesson.pick(2000, 50) == 2000
+
+
+def test_release_names_the_package_version():
+    # Set-up cells install the tag RELEASE; it must be the version pyproject.toml builds.
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert "v" + pyproject["project"]["version"] == lesson.RELEASE

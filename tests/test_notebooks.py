@@ -1,13 +1,24 @@
-"""Every lesson opens the same way: a Colab badge and a set-up cell that use the one repository URL."""
+"""Every lesson opens the same way (a Colab badge, a set-up cell that installs the pinned release),
+and what a learner sees on opening a lesson is clean: no build-machine paths, warnings or progress-bar
+chunks in the stored outputs."""
 
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from minigpt.lesson import REPO_URL
+from minigpt.lesson import RELEASE, REPO_URL
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+# An absolute file path (two or more parts) standing on its own: "/root/.cache/x", "'/work/a/b.json'".
+# URLs do not match ("https://host/a": the slashes follow ':' or '/'), nor do ratios like "tokens/s".
+ABSOLUTE_PATH = re.compile(r"""(?:^|[\s'"(=\[,])(/[\w.~-]+/[\w.~/-]*|[A-Za-z]:\\[\w.-]+)""")
+# A warning class in Python's warning format ("TqdmWarning: ...") or a logger's "WARNING".
+WARNING = re.compile(r"\b\w*Warning\b|\bWARNING\b")
+# Inline images in HTML outputs (animations) are base64, where '/' is an ordinary character.
+DATA_URI = re.compile(r"""data:[^"')]*""")
 
 
 def test_lessons_exist():
@@ -24,7 +35,10 @@ def test_lesson_opens_with_badge_and_setup(path):
         f"colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name}" in first.source
     )
     assert setup.cell_type == "code"
-    assert f'git+{REPO_URL}"' in setup.source
+    assert f'%pip install -q "git+{REPO_URL}@{RELEASE}"' in setup.source
+    assert f"release {RELEASE}" in setup.source, (
+        "the set-up cell should say which release it installs"
+    )
     assert "print(setup())" in setup.source
 
 
@@ -32,3 +46,74 @@ def test_lesson_opens_with_badge_and_setup(path):
 def test_lesson_states_a_key_result(path):
     notebook = nbformat.read(path, as_version=4)
     assert any("Key result:" in cell.source for cell in notebook.cells if cell.cell_type == "code")
+
+
+def output_texts(output: nbformat.NotebookNode) -> list[str]:
+    """The text a learner reads in one stored output (images and inline image data left out)."""
+    if output.output_type == "stream":
+        return [output.text]
+    if output.output_type == "error":
+        return [output.ename, output.evalue, *output.traceback]
+    data = output.get("data", {})
+    return [DATA_URI.sub("", text) for mime, text in data.items() if mime.startswith("text/")]
+
+
+def output_problems(notebook: nbformat.NotebookNode) -> list[str]:
+    """One line for each path, warning or unmerged progress bar found in the stored outputs."""
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            for text in output_texts(output):
+                problems += [f"cell {index}: path {m[1]!r}" for m in ABSOLUTE_PATH.finditer(text)]
+                problems += [f"cell {index}: warning {m[0]!r}" for m in WARNING.finditer(text)]
+                if output.output_type == "stream" and "\r" in text:
+                    problems.append(
+                        f"cell {index}: progress bar stored as {text.count(chr(13))} updates"
+                    )
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_are_clean(path):
+    problems = output_problems(nbformat.read(path, as_version=4))
+    assert not problems, (
+        f"{path.name} stores outputs a learner should not see:\n  "
+        + "\n  ".join(problems[:10])
+        + f"\nhelp: re-run it with `python notebooks/run_course.py --out notebooks --only {path.stem[:3]}`"
+        " after removing the cause (print paths relative to the project or home, not absolute)"
+    )
+
+
+def stream(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output("stream", name="stderr", text=text)
+
+
+@pytest.mark.parametrize(
+    "output, found",
+    [
+        (
+            stream(
+                "/home/ada/.venv/lib/python3.12/site-packages/tqdm/auto.py:21: TqdmWarning: x\n"
+            ),
+            2,
+        ),
+        (stream("TuningStatus(path='/work/main/minigpt/tuned_kernels.json')\n"), 1),
+        (stream("\rtrain:  50%|#####     | 1/2\rtrain: 100%|##########| 2/2\n"), 1),
+        (nbformat.v4.new_output("display_data", data={"text/plain": "C:\\Users\\ada"}), 1),
+        (stream("train: 100%|##########| 400/400 [00:41<00:00, 9.7it/s, loss=1.9]\n"), 0),
+        (
+            stream("see https://github.com/tinygrad/tinygrad/blob/master/x.py at 3,025 tokens/s\n"),
+            0,
+        ),
+        (
+            nbformat.v4.new_output(
+                "execute_result",
+                data={"text/html": '<img src="data:image/png;base64,\n/9j/4A/Q==">'},
+            ),
+            0,
+        ),
+    ],
+)
+def test_output_scan_finds_paths_warnings_and_bar_chunks(output, found):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[output])])
+    assert len(output_problems(notebook)) == found
