@@ -449,7 +449,7 @@ def adamw_with(change: str):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("decay-all", r"ln1.weight \(shape \(8,\)\) after step 1[\s\S]*decay is applied to every"),
+        ("decay-all", r"linear.bias \(shape \(3,\)\) after step 1[\s\S]*decay is applied to every"),
         ("no-correction", "bias correction is missing"),
         ("coupled", "AdamW decouples"),
     ],

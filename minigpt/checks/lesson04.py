@@ -1,7 +1,7 @@
 """Checkers for lesson 04 · MiniGPT: the loss and the three parts of a training step.
 
 The training-step checkers compare the learner's numpy code with the package's own training
-components (`minigpt.train`: `learning_rate`, `clip_grad_norm`, `make_optimizer`) on a transformer block.
+components (`minigpt.train`: `learning_rate`, `clip_grad_norm`, `make_optimizer`) on a linear layer and a layer norm.
 """
 
 import math
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import cache
 
 import numpy as np
-from tinygrad import Context, Tensor
+from tinygrad import Context, Tensor, nn
 from tinygrad.nn.state import get_state_dict
 
 from minigpt.checks.core import (
@@ -21,7 +21,7 @@ from minigpt.checks.core import (
     to_numpy,
 )
 from minigpt.train import TrainConfig, clip_grad_norm, learning_rate, make_optimizer
-from minigpt.transformer import Block
+from minigpt.transformer import LayerNorm
 
 ADAM_EPS = 1e-8  # the eps of minigpt.train's AdamW
 
@@ -265,15 +265,23 @@ _ADAMW_MISTAKES = {
 }
 
 
+class _LinearAndNorm:
+    """A linear layer and a layer norm: a matrix that AdamW decays and three vectors it does not."""
+
+    def __init__(self):
+        self.linear = nn.Linear(5, 3)
+        self.norm = LayerNorm(3)
+
+
 @cache
 def _reference_run(steps: int = 3) -> tuple:
-    """Step a transformer block's parameters with minigpt.train's optimizer, clipping and schedule.
+    """Step a linear layer's and a layer norm's parameters with minigpt.train's optimizer, clipping and schedule.
 
     The gradients are random (seeded), set directly: the update rule does not care where they
     came from, and skipping the forward and backward passes keeps the check fast.
     """
     Tensor.manual_seed(44)
-    model = Block(n_embd=8, n_head=2)  # make_optimizer only reads the state dict
+    model = _LinearAndNorm()  # make_optimizer only reads the state dict
     config = TrainConfig(steps=10, warmup=2, lr=2e-2, min_lr=2e-3, weight_decay=0.1, grad_clip=0.5)
     state = get_state_dict(model)
     names = list(state)
@@ -299,7 +307,7 @@ def _reference_run(steps: int = 3) -> tuple:
 @checker("Exercise 4")
 def check_adamw_update(fn: Callable) -> str:
     """`fn(param, grad, m, v, t, lr, config)` -> (param, m, v), run on every tensor of a
-    transformer block for 3 steps with the clipped gradients and rates of minigpt.train: the parameters
+    linear layer and a layer norm for 3 steps with the clipped gradients and rates of minigpt.train: the parameters
     must follow minigpt.train's AdamW; rtol 1e-4 plus 1e-4 of the tensor's largest entry."""
     config, names, start, grads, rates, after = _reference_run()
     params = {n: start[n].copy() for n in names}
