@@ -5,9 +5,10 @@ from collections.abc import Callable
 
 import numpy as np
 from tinygrad import Tensor, dtypes
+from tinygrad.nn.state import get_parameters
 
+from minigpt.attention import MultiHeadAttention
 from minigpt.checks.core import (
-    ExerciseFailed,
     checker,
     compare,
     name_mistake,
@@ -16,145 +17,140 @@ from minigpt.checks.core import (
 )
 
 
-def reference_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-    """Exercise 1: causal softmax(q k^T / sqrt(hs)) v for q, k, v (B, nh, T, hs)."""
-    T, hs = q.shape[-2], q.shape[-1]
+def reference_multi_head_attention(
+    x: Tensor, w_attn: Tensor, b_attn: Tensor, w_proj: Tensor, b_proj: Tensor, n_head: int
+) -> Tensor:
+    """Exercise 1: causal multi-head self-attention from the fused projection's weights.
+
+    Weights are stored as nn.Linear stores them, (out, in): a projection is x @ w.T + b.
+    """
+    B, T, C = x.shape
+    hs = C // n_head
+    q, k, v = (x @ w_attn.T + b_attn).split(C, dim=2)  # (B, T, 3C) -> 3 x (B, T, C)
+    q, k, v = (t.reshape(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
     scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, T)
     visible = Tensor.ones(T, T).tril().cast(dtypes.bool)  # (T, T): query i sees keys 0..i
-    return visible.where(scores, -math.inf).softmax(-1) @ v  # (B, nh, T, hs)
+    y = visible.where(scores, -math.inf).softmax(-1) @ v  # (B, nh, T, hs)
+    y = y.transpose(1, 2).reshape(B, T, C)  # (B, nh, T, hs) -> (B, T, C)
+    return y @ w_proj.T + b_proj  # (B, T, C)
 
 
-def reference_split_heads(x: Tensor, n_head: int) -> Tensor:
-    """Exercise 2: (B, T, C) -> (B, nh, T, hs), head h holding channels h*hs .. (h+1)*hs - 1."""
+def _np_mha(
+    x,
+    w_attn,
+    b_attn,
+    w_proj,
+    b_proj,
+    n_head,
+    *,
+    causal=True,
+    scale=True,
+    split="heads",
+    order=(0, 1, 2),
+    merge="heads",
+    project=True,
+) -> np.ndarray:
+    """float64 numpy multi-head attention, with switches that reproduce typical mistakes."""
     B, T, C = x.shape
-    return x.reshape(B, T, n_head, C // n_head).transpose(1, 2)  # (B, nh, T, hs)
-
-
-def reference_merge_heads(y: Tensor) -> Tensor:
-    """Exercise 2: (B, nh, T, hs) -> (B, T, C), the inverse of split_heads."""
-    B, nh, T, hs = y.shape
-    return y.transpose(1, 2).reshape(B, T, nh * hs)  # (B, T, C)
-
-
-def reference_causal_mask(T: int) -> Tensor:
-    """Exercise 3: (T, T) booleans, True where query i may look at key j, i.e. j <= i."""
-    return Tensor.ones(T, T).tril().cast(dtypes.bool)
-
-
-def _np_attention(q, k, v, scale: float, causal: bool = True, axis: int = -1) -> np.ndarray:
-    T = q.shape[-2]
-    scores = q @ np.swapaxes(k, -1, -2) * scale  # (B, nh, T, T)
+    hs = C // n_head
+    qkv = np.split(x @ w_attn.T + b_attn, 3, axis=2)  # 3 x (B, T, C)
+    q, k, v = (qkv[i] for i in order)
+    if split == "heads":
+        q, k, v = (t.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3) for t in (q, k, v))
+    else:  # reshaped straight to (B, nh, T, hs): cuts the sequence, not the channels
+        q, k, v = (t.reshape(B, n_head, T, hs) for t in (q, k, v))
+    scores = q @ k.transpose(0, 1, 3, 2) / (math.sqrt(hs) if scale else 1.0)  # (B, nh, T, T)
     if causal:
         scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, -np.inf)
-    scores = scores - scores.max(axis=axis, keepdims=True)
-    weights = np.exp(scores)
-    weights = weights / weights.sum(axis=axis, keepdims=True)
-    return weights @ v
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    y = weights / weights.sum(-1, keepdims=True) @ v  # (B, nh, T, hs)
+    y = y.transpose(0, 2, 1, 3).reshape(B, T, C) if merge == "heads" else y.reshape(B, T, C)
+    return y @ w_proj.T + b_proj if project else y
+
+
+_MHA_MISTAKES = {
+    "the causal mask is missing: query i must not see keys after position i (set those "
+    "scores to -inf before the softmax).": dict(causal=False),
+    "the scores are not scaled: divide q @ k^T by sqrt(hs), hs = C // n_head.": dict(scale=False),
+    "the heads are cut the wrong way: reshaping (B, T, C) straight to (B, nh, T, hs) mixes "
+    "positions; reshape to (B, T, nh, hs), then transpose(1, 2).": dict(split="positions"),
+    "the heads are merged without moving the head axis back: transpose(1, 2) to (B, T, nh, hs) "
+    "before reshaping to (B, T, C).": dict(merge="positions"),
+    "q and k are swapped: the fused output is [q | k | v] along the channels, in that order.": (
+        dict(order=(1, 0, 2))
+    ),
+    "the values are not the last third: split the fused output as q, k, v = ...split(C, dim=2).": (
+        dict(order=(0, 2, 1))
+    ),
+    "the output projection c_proj is missing: finish with y @ w_proj.T + b_proj.": dict(
+        project=False
+    ),
+}
 
 
 @checker("Exercise 1")
-def check_attention(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> str:
-    """`fn(q, k, v)` = causal scaled dot-product attention, against numpy and tinygrad's own."""
-    rng = np.random.default_rng(20)
-    for shape in [(2, 3, 6, 8), (1, 2, 5, 16)]:
-        q, k, v = (rng.standard_normal(shape).astype(np.float32) for _ in range(3))
-        hs = shape[-1]
-        case = f"q, k, v of shape {shape} (B, nh, T, hs)"
-        got = to_numpy(run_learner("Exercise 1", fn, Tensor(q), Tensor(k), Tensor(v)))
-        q64, k64, v64 = (a.astype(np.float64) for a in (q, k, v))
-        expected = _np_attention(q64, k64, v64, 1 / math.sqrt(hs))
-        builtin = Tensor(q).scaled_dot_product_attention(Tensor(k), Tensor(v), is_causal=True)
-        assert np.allclose(builtin.numpy(), expected, atol=1e-4)  # the reference agrees
-        mistakes = {
-            "the scores are not scaled: divide q @ k^T by sqrt(hs), so their variance stays near 1.": (
-                _np_attention(q64, k64, v64, 1.0)
-            ),
-            "the scores are divided by hs; the scale is 1 / sqrt(hs).": _np_attention(
-                q64, k64, v64, 1 / hs
-            ),
-            "the causal mask is missing: position i must not see keys after i (set those "
-            "scores to -inf before the softmax).": _np_attention(
-                q64, k64, v64, 1 / math.sqrt(hs), False
-            ),
-            "the softmax runs over the wrong axis: each query's row (axis -1, the keys) must sum "
-            "to 1.": _np_attention(q64, k64, v64, 1 / math.sqrt(hs), axis=-2),
-        }
-        name_mistake("Exercise 1", case, got, expected, mistakes)
+def check_multi_head_attention(fn: Callable) -> str:
+    """`fn(x, w_attn, b_attn, w_proj, b_proj, n_head)` = MultiHeadAttention's output with those
+    weights, for every query position (not only the first); rtol 1e-4 (float32 passes)."""
+    for seed, (B, T, nh, hs) in enumerate([(2, 6, 3, 4), (1, 5, 2, 8)]):
+        C = nh * hs
+        Tensor.manual_seed(120 + seed)
+        attn = MultiHeadAttention(C, nh)
+        Tensor.realize(*get_parameters(attn))
+        x = (Tensor.randn(B, T, C) * 2).realize()  # (B, T, C)
+        weights = (attn.c_attn.weight, attn.c_attn.bias, attn.c_proj.weight, attn.c_proj.bias)
+        expected = attn(x).numpy()
+        case = f"x of shape {(B, T, C)} (B, T, C), n_head={nh}, weights of a MultiHeadAttention"
+        got = run_learner("Exercise 1", fn, x, *weights, nh)
+        args64 = [a.numpy().astype(np.float64) for a in (x, *weights)]
+        mistakes = {why: _np_mha(*args64, nh, **switch) for why, switch in _MHA_MISTAKES.items()}
+        name_mistake("Exercise 1", case, to_numpy(got), expected, mistakes)
         compare(
             "Exercise 1",
             case,
             expected,
             got,
-            "scores = q @ k.transpose(-2, -1) / sqrt(hs); hide j > i with -inf; softmax over "
-            "the last axis; multiply by v.",
+            "q, k, v = (x @ w_attn.T + b_attn).split(C, dim=2); each to (B, nh, T, hs); causal "
+            "softmax(q k^T / sqrt(hs)) @ v; back to (B, T, C); then @ w_proj.T + b_proj.",
+            rtol=1e-4,
+            atol=1e-5,
         )
-    return "matches numpy and Tensor.scaled_dot_product_attention(is_causal=True)."
+    return "your attention equals MultiHeadAttention at every position, on two shapes."
+
+
+def reference_causal_mask(Tq: int, Tk: int) -> Tensor:
+    """Exercise 2: (Tq, Tk) booleans for Tq queries that are the LAST Tq of Tk positions:
+    query i sits at position Tk - Tq + i and may look at keys j <= Tk - Tq + i."""
+    return Tensor.ones(Tq, Tk).tril(Tk - Tq).cast(dtypes.bool)
 
 
 @checker("Exercise 2")
-def check_split_merge_heads(split: Callable[[Tensor, int], Tensor], merge: Callable) -> str:
-    """`split(x, n_head)`: (B, T, C) -> (B, nh, T, hs); `merge(y)` undoes it."""
-    rng = np.random.default_rng(21)
-    for B, T, nh, hs in [(2, 5, 3, 4), (1, 4, 2, 6)]:
-        x = rng.standard_normal((B, T, nh * hs)).astype(np.float32)
-        case = f"x of shape {(B, T, nh * hs)}, n_head={nh}"
-        got = to_numpy(run_learner("Exercise 2", split, Tensor(x), nh))
-        expected = x.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)
-        if got.shape == expected.shape and np.allclose(got, x.reshape(B, nh, T, hs)):
-            raise ExerciseFailed(
-                f"Exercise 2: split_heads for {case} reshapes straight to (B, nh, T, hs), which "
-                "mixes positions into heads.\nhint: reshape to (B, T, nh, hs) first (the channels "
-                "of one position split into heads), then swap axes 1 and 2."
-            )
+def check_causal_mask(fn: Callable[[int, int], Tensor]) -> str:
+    """`fn(Tq, Tk)` returns a (Tq, Tk) mask, True (or 1) where a query may attend to a key."""
+    for Tq, Tk in [(4, 4), (3, 7), (1, 5), (2, 3)]:
+        case = f"Tq={Tq} queries, the last of Tk={Tk} positions"
+        got = to_numpy(run_learner("Exercise 2", fn, Tq, Tk))
+        expected = np.tril(np.ones((Tq, Tk)), Tk - Tq)
+        mistakes = {
+            "the mask starts at the top-left corner (tril() without an offset), as if the "
+            "queries were the first Tq positions; they are the last Tq.": np.tril(
+                np.ones((Tq, Tk))
+            ),
+            "the mask hides the diagonal: a query may attend to its own position.": np.tril(
+                np.ones((Tq, Tk)), Tk - Tq - 1
+            ),
+            "the mask is the upper triangle: query i may see the keys BEFORE it, the lower "
+            "triangle.": np.triu(np.ones((Tq, Tk)), Tk - Tq),
+        }
+        name_mistake("Exercise 2", case, got, expected, mistakes)
         compare(
             "Exercise 2",
-            f"split_heads, {case}",
+            case,
             expected,
             got,
-            "x.reshape(B, T, nh, hs).transpose(1, 2)",
+            "query i sits at position Tk - Tq + i: ones where j <= Tk - Tq + i, e.g. "
+            "Tensor.ones(Tq, Tk).tril(diagonal).",
+            rtol=0,
+            atol=0,
         )
-        y = rng.standard_normal((B, nh, T, hs)).astype(np.float32)
-        got = to_numpy(run_learner("Exercise 2", merge, Tensor(y)))
-        expected = y.transpose(0, 2, 1, 3).reshape(B, T, nh * hs)
-        if got.shape == expected.shape and np.allclose(got, y.reshape(B, T, nh * hs)):
-            raise ExerciseFailed(
-                f"Exercise 2: merge_heads for y of shape {y.shape} reshapes without moving the "
-                "head axis back.\nhint: y.transpose(1, 2) to (B, T, nh, hs) first, then reshape "
-                "to (B, T, C)."
-            )
-        compare(
-            "Exercise 2",
-            f"merge_heads, y of shape {y.shape}",
-            expected,
-            got,
-            "y.transpose(1, 2).reshape(B, T, nh * hs)",
-        )
-    return "split_heads and merge_heads are each other's inverse and keep positions apart."
-
-
-@checker("Exercise 3")
-def check_causal_mask(fn: Callable[[int], Tensor]) -> str:
-    """`fn(T)` returns a (T, T) mask, True (or 1) where query i may attend to key j <= i."""
-    for T in (4, 7, 1):
-        got = to_numpy(run_learner("Exercise 3", fn, T))
-        expected = np.tril(np.ones((T, T)))
-        if got.shape == expected.shape and T > 1:
-            if np.array_equal(got, expected.T):
-                raise ExerciseFailed(
-                    f"Exercise 3: for T={T}, the mask is transposed: row i (a query) must allow "
-                    "columns j <= i (earlier keys), which is the lower triangle.\nhint: .tril()"
-                )
-            if np.array_equal(got, np.tril(np.ones((T, T)), -1)):
-                raise ExerciseFailed(
-                    f"Exercise 3: for T={T}, the diagonal is hidden: a position may attend to "
-                    "itself (and position 0 has nothing else to attend to).\nhint: .tril() with "
-                    "the default diagonal 0."
-                )
-        compare(
-            "Exercise 3",
-            f"T={T}",
-            expected,
-            got,
-            "Tensor.ones(T, T).tril(): ones on and below the diagonal.",
-        )
-    return "lower-triangular masks for T = 4, 7 and 1."
+    return "masks for square and rectangular (Tq < Tk) attention."

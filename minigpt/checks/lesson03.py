@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import numpy as np
 from tinygrad import Tensor
-from tinygrad.nn.state import get_parameters
+from tinygrad.nn.state import get_parameters, get_state_dict
 
 from minigpt.checks.core import (
     ExerciseFailed,
@@ -15,14 +15,7 @@ from minigpt.checks.core import (
     to_numpy,
 )
 from minigpt.model import GPTConfig, MiniGPT
-from minigpt.transformer import Block
-
-
-def reference_layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
-    """Exercise 1: normalise the last axis to mean 0, variance 1 (biased), then scale and shift."""
-    mean = x.mean(axis=-1, keepdim=True)  # (..., 1)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdim=True)  # (..., 1), divide by C
-    return (x - mean) / (var + eps).sqrt() * weight + bias
+from minigpt.transformer import MLP, Block, LayerNorm
 
 
 def reference_count_params(config: GPTConfig) -> int:
@@ -33,64 +26,6 @@ def reference_count_params(config: GPTConfig) -> int:
     block = attention + mlp + 2 * 2 * C  # two LayerNorms, weight and bias each
     head = 0 if config.tie_weights else V * C  # a tied head reuses the token embedding
     return V * C + S * C + L * block + 2 * C + head
-
-
-def reference_block_forward(x: Tensor, ln1, attn, ln2, mlp) -> Tensor:
-    """Exercise 3: the pre-norm block, x + attn(ln1(x)), then + mlp(ln2(.))."""
-    x = x + attn(ln1(x))  # (B, T, C)
-    return x + mlp(ln2(x))  # (B, T, C)
-
-
-def _np_layer_norm(x, weight, bias, eps=1e-5, ddof=0, axis=-1):
-    mean = x.mean(axis=axis, keepdims=True)
-    var = x.var(axis=axis, keepdims=True, ddof=ddof)
-    return (x - mean) / np.sqrt(var + eps) * weight + bias
-
-
-@checker("Exercise 1")
-def check_layer_norm(fn: Callable) -> str:
-    """`fn(x, weight, bias, eps)` = layer normalisation over the last axis, against numpy."""
-    rng = np.random.default_rng(30)
-    for shape in [(2, 3, 8), (4, 16)]:
-        C = shape[-1]
-        x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
-        x[0, ..., :] = 2.0  # constant rows: variance 0 (C is a power of 2, so the mean is exact)
-        x[1, ..., :] = 2.0 + 1e-3 * x[1, ..., :]  # variance about 1e-5, comparable to eps
-        weight = rng.standard_normal(C).astype(np.float32)
-        bias = rng.standard_normal(C).astype(np.float32)
-        case = f"x of shape {shape} (x[0] constant, x[1] nearly), eps=1e-5"
-        got = to_numpy(run_learner("Exercise 1", fn, Tensor(x), Tensor(weight), Tensor(bias), 1e-5))
-        x64 = x.astype(np.float64)
-        expected = _np_layer_norm(x64, weight, bias)
-        if got.shape == expected.shape and not np.all(np.isfinite(got)):
-            raise ExerciseFailed(
-                f"Exercise 1: for {case}, the output has NaN or inf: a constant row has variance 0."
-                "\nhint: add eps inside the square root: (x - mean) / sqrt(var + eps)."
-            )
-        mistakes = {
-            "the variance is the unbiased one (divided by C - 1); layer norm divides by C.": (
-                _np_layer_norm(x64, weight, bias, ddof=1)
-            ),
-            "the statistics are taken over the wrong axis: each position normalises its own C "
-            "features, so use axis=-1 with keepdim=True.": _np_layer_norm(
-                x64, weight, bias, axis=0
-            ),
-            "eps is added outside the square root: use sqrt(var + eps).": (
-                (x64 - x64.mean(-1, keepdims=True)) / (x64.std(-1, keepdims=True) + 1e-5) * weight
-                + bias
-            ),
-        }
-        name_mistake("Exercise 1", case, got, expected, mistakes)
-        compare(
-            "Exercise 1",
-            case,
-            expected,
-            got,
-            "(x - mean) / sqrt(var + eps) * weight + bias, mean and (biased) var over the last axis.",
-            rtol=1e-4,
-            atol=1e-4,
-        )
-    return "matches numpy, including a constant row."
 
 
 def _param_count_hint(config: GPTConfig, difference: int) -> str:
@@ -129,6 +64,15 @@ def check_count_params(fn: Callable[[GPTConfig], int]) -> str:
     for config in configs:
         expected = MiniGPT(config).num_params()
         got = run_learner("Exercise 2", fn, config)
+        if isinstance(got, float) and got.is_integer():
+            got = int(got)
+        if isinstance(got, bool) or not isinstance(got, int | np.integer):
+            raise ExerciseFailed(
+                f"Exercise 2: for {config}, your function returned {got!r} "
+                f"({type(got).__name__}); expected a whole number of parameters, {expected:,}."
+                "\nhint: end with `return total` (an int)."
+            )
+        got = int(got)
         if got != expected:
             raise ExerciseFailed(
                 f"Exercise 2: for {config}, MiniGPT has {expected:,} parameters, you counted "
@@ -137,9 +81,49 @@ def check_count_params(fn: Callable[[GPTConfig], int]) -> str:
     return f"your formula agrees with num_params() on {len(configs)} configs, tied and untied."
 
 
-@checker("Exercise 3")
+def reference_block_forward(x: Tensor, weights: dict[str, Tensor], n_head: int) -> Tensor:
+    """Exercise 1: a pre-norm block from its state dict: x + attn(ln1(x)), then + mlp(ln2(.)).
+
+    Linear weights are (out, in) as nn.Linear stores them; GELU in its tanh form (Tensor.gelu).
+    """
+
+    def norm(h: Tensor, name: str) -> Tensor:  # layer norm over the last axis, biased variance
+        mean = h.mean(-1, keepdim=True)  # (B, T, 1)
+        var = ((h - mean) ** 2).mean(-1, keepdim=True)  # (B, T, 1)
+        return (h - mean) / (var + 1e-5).sqrt() * weights[f"{name}.weight"] + weights[
+            f"{name}.bias"
+        ]
+
+    def linear(h: Tensor, name: str) -> Tensor:
+        return h @ weights[f"{name}.weight"].T + weights[f"{name}.bias"]
+
+    B, T, C = x.shape
+    hs = C // n_head
+    q, k, v = linear(norm(x, "ln1"), "attn.c_attn").split(C, dim=2)  # 3 x (B, T, C)
+    q, k, v = (t.reshape(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+    y = q.scaled_dot_product_attention(k, v, is_causal=True)  # (B, nh, T, hs)
+    x = x + linear(y.transpose(1, 2).reshape(B, T, C), "attn.c_proj")  # (B, T, C)
+    hidden = linear(norm(x, "ln2"), "mlp.c_fc").gelu()  # (B, T, 4C)
+    return x + linear(hidden, "mlp.c_proj")  # (B, T, C)
+
+
+def _unbiased_norm(norm: LayerNorm) -> Callable[[Tensor], Tensor]:
+    def apply(h: Tensor) -> Tensor:
+        C = h.shape[-1]
+        mean = h.mean(-1, keepdim=True)
+        var = ((h - mean) ** 2).sum(-1, keepdim=True) / (C - 1)
+        return (h - mean) / (var + norm.eps).sqrt() * norm.weight + norm.bias
+
+    return apply
+
+
+def _relu_mlp(mlp: MLP) -> Callable[[Tensor], Tensor]:
+    return lambda h: mlp.c_proj(mlp.c_fc(h).relu())
+
+
+@checker("Exercise 1")
 def check_block_forward(fn: Callable) -> str:
-    """`fn(x, ln1, attn, ln2, mlp)` = the pre-norm Block's output, given its parts."""
+    """`fn(x, weights, n_head)` = Block's output, `weights` being its state dict; rtol 1e-4."""
     Tensor.manual_seed(32)
     block = Block(n_embd=16, n_head=2)
     for norm in (block.ln1, block.ln2):  # move the norms off 1 and 0 so every mix-up shows
@@ -147,10 +131,12 @@ def check_block_forward(fn: Callable) -> str:
         norm.bias = (Tensor.rand(16) - 0.5).realize()  # in one graph could share their numbers
     Tensor.realize(*get_parameters(block))
     x = (Tensor.randn(2, 5, 16) * 2).realize()  # (B, T, C)
-    parts = (block.ln1, block.attn, block.ln2, block.mlp)
+    weights = get_state_dict(block)
+    case = "x of shape (2, 5, 16), n_head=2, the state dict of a Block(16, 2)"
     expected = block(x).numpy()
-    got = to_numpy(run_learner("Exercise 3", fn, x, *parts))
-    ln1, attn, ln2, mlp = parts
+    got = to_numpy(run_learner("Exercise 1", fn, x, dict(weights), 2))
+    ln1, attn, ln2, mlp = block.ln1, block.attn, block.ln2, block.mlp
+    after_attn = x + attn(ln1(x))  # (B, T, C)
     mistakes = {
         "this is the post-norm block (normalising after the residual add); pre-norm feeds ln(x) "
         "to each sublayer and adds the result to x itself.": (lambda h: ln2(h + mlp(h)))(
@@ -161,13 +147,24 @@ def check_block_forward(fn: Callable) -> str:
         ),
         "the MLP reads the block's input x instead of x after attention: update x first, then "
         "apply ln2 and the MLP to it.": x + attn(ln1(x)) + mlp(ln2(x)),
+        "the MLP uses ReLU; GPT-2's MLP uses GELU (Tensor.gelu(), the tanh form).": after_attn
+        + _relu_mlp(mlp)(ln2(after_attn)),
+        "the layer norms use the unbiased variance (divide by C - 1); layer norm divides by C.": (
+            lambda h: h + mlp(_unbiased_norm(ln2)(h))
+        )(x + attn(_unbiased_norm(ln1)(x))),
+        "ln1's weights are used for both norms: the MLP's input is normalised by ln2.": (
+            after_attn + mlp(ln1(after_attn))
+        ),
     }
-    name_mistake("Exercise 3", "x of shape (2, 5, 16)", got, expected, mistakes)
+    name_mistake("Exercise 1", case, got, expected, mistakes)
     compare(
-        "Exercise 3",
-        "x of shape (2, 5, 16) and a Block(16, 2)'s parts",
+        "Exercise 1",
+        case,
         expected,
         got,
-        "x = x + attn(ln1(x)); then x = x + mlp(ln2(x)); return x.",
+        "x = x + c_proj(attention(ln1(x))); then x = x + mlp.c_proj(gelu(mlp.c_fc(ln2(x)))); "
+        "each Linear is h @ weight.T + bias.",
+        rtol=1e-4,
+        atol=1e-5,
     )
     return "your block gives the same output as minigpt's Block."

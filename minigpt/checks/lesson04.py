@@ -1,32 +1,46 @@
-"""Checkers for lesson 04 · MiniGPT."""
+"""Checkers for lesson 04 · MiniGPT: the loss and the three parts of a training step.
 
+The training-step checkers compare the learner's numpy code with the package's own training
+components (`minigpt.train`: `learning_rate`, `clip_grad_norm`, `make_optimizer`) on a linear layer and a layer norm.
+"""
+
+import math
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
+from tinygrad import Context, Tensor, nn
+from tinygrad.nn.state import get_state_dict
 
-from minigpt.checks.core import ExerciseFailed, checker, compare, run_learner, to_numpy
+from minigpt.checks.core import (
+    ExerciseFailed,
+    checker,
+    compare,
+    name_mistake,
+    run_learner,
+    to_numpy,
+)
+from minigpt.train import TrainConfig, clip_grad_norm, learning_rate, make_optimizer
+from minigpt.transformer import LayerNorm
+
+ADAM_EPS = 1e-8  # the eps of minigpt.train's AdamW
 
 
-def reference_make_batch(tokens: np.ndarray, starts: np.ndarray, block_size: int):
-    """Exercise 1: windows x[b] = tokens[s : s + T], targets y[b] = tokens[s + 1 : s + T + 1]."""
-    x = np.stack([tokens[s : s + block_size] for s in starts])  # (B, T)
-    y = np.stack([tokens[s + 1 : s + block_size + 1] for s in starts])  # (B, T)
-    return x, y
-
-
-def reference_sampling_probs(logits: np.ndarray, temperature: float, top_k: int | None):
-    """Exercise 2: the distribution a token is drawn from: softmax(logits / temperature) over the
-    top_k largest logits (all when top_k is None), zero elsewhere."""
-    logits = np.asarray(logits, dtype=np.float64) / temperature  # (B, V)
-    if top_k is not None:
-        kth = np.sort(logits, axis=-1)[:, -top_k][:, None]  # (B, 1), the k-th largest
-        logits = np.where(logits < kth, -np.inf, logits)
-    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return probs / probs.sum(axis=-1, keepdims=True)
+def _number(exercise: str, case: str, value, hint: str) -> float:
+    """Read the learner's scalar answer, with a plain message for None or a non-number."""
+    if isinstance(value, Tensor):
+        value = value.numpy()
+    array = np.asarray(value) if not isinstance(value, str | None) else None
+    if array is None or array.size != 1 or array.dtype.kind not in "iuf":
+        raise ExerciseFailed(
+            f"{exercise}: for {case}, expected one number, got {value!r} "
+            f"({type(value).__name__}).\nhint: {hint}"
+        )
+    return float(array.reshape(()))
 
 
 def reference_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
-    """Exercise 3: mean of -log softmax(logits)[target] over the positions whose target is not -1."""
+    """Exercise 1: mean of -log softmax(logits)[target] over the positions whose target is not -1."""
     logits = np.asarray(logits, dtype=np.float64)  # (B, T, V)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -35,102 +49,59 @@ def reference_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(-picked[scored].mean())
 
 
+def _per_position_loss(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_probs, np.where(targets != -1, targets, 0)[..., None], -1)[
+        ..., 0
+    ]
+
+
 @checker("Exercise 1")
-def check_make_batch(fn: Callable) -> str:
-    """`fn(tokens, starts, block_size)` returns x (B, T) and y (B, T), y = x shifted by one token."""
-    tokens = np.arange(100, 140, dtype=np.int32)  # each token names its position: 100 + i
-    starts = np.array([0, 7, 31])
-    for T in (4, 8):
-        case = f"tokens = [100, 101, ..., 139], starts = {starts.tolist()}, block_size={T}"
-        got = run_learner("Exercise 1", fn, tokens, starts, T)
-        if not (isinstance(got, tuple | list) and len(got) == 2):
-            raise ExerciseFailed(f"Exercise 1: expected a pair (x, y), got {type(got).__name__}.")
-        x, y = (to_numpy(a) for a in got)
-        expected_x, expected_y = reference_make_batch(tokens, starts, T)
-        if x.shape == y.shape == expected_x.shape and np.array_equal(x, y):
-            raise ExerciseFailed(
-                f"Exercise 1: for {case}, y equals x: the target at each position is the NEXT "
-                "token.\nhint: y = tokens[s + 1 : s + block_size + 1]"
-            )
-        if y.shape == expected_y.shape and np.array_equal(y, expected_x - 1):
-            raise ExerciseFailed(
-                f"Exercise 1: for {case}, y is shifted the wrong way (the previous token).\n"
-                "hint: y[b, t] must be the token after x[b, t]: tokens[s + t + 1]."
-            )
-        hint = "x = tokens[s : s + block_size], y = tokens[s + 1 : s + block_size + 1]"
-        compare("Exercise 1", f"x, {case}", expected_x, x, hint, rtol=0, atol=0)
-        compare("Exercise 1", f"y, {case}", expected_y, y, hint, rtol=0, atol=0)
-    return "x and y are the same windows, y one token ahead."
-
-
-@checker("Exercise 2")
-def check_sampling_probs(fn: Callable) -> str:
-    """`fn(logits, temperature, top_k)` returns the sampling distribution (B, V) for numpy logits."""
-    rng = np.random.default_rng(40)
-    logits = rng.standard_normal((3, 10)) * 2  # (B, V)
-    for temperature, top_k in [(1.0, None), (0.5, None), (2.0, 3), (0.8, 1), (1.0, 10)]:
-        case = f"logits of shape (3, 10), temperature={temperature}, top_k={top_k}"
-        got = to_numpy(run_learner("Exercise 2", fn, logits.copy(), temperature, top_k))
-        expected = reference_sampling_probs(logits, temperature, top_k)
-        if (
-            temperature != 1.0
-            and got.shape == expected.shape
-            and not np.allclose(got, expected)
-            and np.allclose(
-                got, reference_sampling_probs(logits * temperature**2, temperature, top_k)
-            )
-        ):
-            raise ExerciseFailed(
-                f"Exercise 2: for {case}, the logits are multiplied by the temperature; divide "
-                "them: a low temperature must sharpen the distribution.\nhint: logits / temperature"
-            )
-        if top_k is not None and got.shape == expected.shape:
-            kept = (got > 0).sum(axis=-1)
-            if not np.all(kept == top_k):
-                raise ExerciseFailed(
-                    f"Exercise 2: for {case}, rows keep {kept.tolist()} tokens, expected {top_k} "
-                    "each.\nhint: keep the logits >= the k-th largest (np.sort(l)[:, -top_k]) and "
-                    "set the others to -inf before the softmax."
-                )
-        compare(
-            "Exercise 2",
-            case,
-            expected,
-            got,
-            "divide by the temperature, set all but the top_k logits to -inf, then softmax "
-            "along the last axis.",
-            rtol=1e-6,
-            atol=1e-9,
-        )
-    return "temperature and top-k filtering agree with the reference on five settings."
-
-
-@checker("Exercise 3")
 def check_cross_entropy(fn: Callable) -> str:
-    """`fn(logits, targets)`: mean cross-entropy over the targets that are not -1 (numpy in)."""
+    """`fn(logits, targets)`: mean cross-entropy over the targets that are not -1 (numpy in).
+
+    Rows score different numbers of positions (6, 2 and 4 of 6), so a mean of per-row means
+    differs from the mean over all scored positions; rtol 1e-6.
+    """
     rng = np.random.default_rng(41)
-    logits = rng.standard_normal((2, 6, 5)) * 3  # (B, T, V)
-    targets = rng.integers(0, 5, (2, 6))
-    masked = targets.copy()
-    masked[:, :3] = -1  # the question half of a synthetic task is not scored
+    logits = rng.standard_normal((3, 6, 5)) * 3  # (B, T, V)
+    targets = rng.integers(0, 5, (3, 6))
+    uneven = targets.copy()
+    uneven[1, :4] = -1  # row 1 scores 2 positions, row 2 scores 4, row 0 all 6
+    uneven[2, :2] = -1
     large = logits * 300  # logits in the hundreds: exp overflows without the max shift
     cases = [
-        ("logits (2, 6, 5), all targets scored", logits, targets),
-        ("logits (2, 6, 5), the first 3 targets of each row -1", logits, masked),
-        ("logits of size up to ~2000, first 3 targets -1", large, masked),
+        ("logits (3, 6, 5), all targets scored", logits, targets),
+        ("logits (3, 6, 5), rows scoring 6, 2 and 4 positions (the rest -1)", logits, uneven),
+        ("logits of size up to ~3000, rows scoring 6, 2 and 4 positions", large, uneven),
     ]
     for case, lg, tg in cases:
-        got = to_numpy(run_learner("Exercise 3", fn, lg.copy(), tg.copy()))
+        got = run_learner("Exercise 1", fn, lg.copy(), tg.copy())
+        hint = "return one number: the mean of -log p(target) over the positions with target != -1."
+        shape = got.shape if isinstance(got, Tensor) else np.shape(got)
+        if isinstance(got, np.ndarray | Tensor | list | tuple) and math.prod(shape) != 1:
+            raise ExerciseFailed(
+                f"Exercise 1: for {case}, expected one number, got an array of shape "
+                f"{tuple(shape)}.\nhint: {hint}"
+            )
         expected = reference_cross_entropy(lg, tg)
-        if got.shape == () and np.isfinite(got) and (tg == -1).any():
-            scored = (tg != -1).sum()
-            if np.isclose(got, expected * scored / tg.size, rtol=1e-6):
-                raise ExerciseFailed(
-                    f"Exercise 3: for {case}, the loss is averaged over all {tg.size} positions; "
-                    f"only the {scored} scored ones count.\nhint: divide the sum by (targets != -1).sum()."
-                )
+        with np.errstate(all="ignore"):
+            got = _number("Exercise 1", case, got, hint)
+        scored = tg != -1
+        losses = np.where(scored, _per_position_loss(lg, tg), 0.0)  # (B, T)
+        mistakes = {
+            f"the loss is averaged over all {tg.size} positions; only the {scored.sum()} scored "
+            "ones count.\nhint: divide the sum by (targets != -1).sum().": losses.sum() / tg.size,
+            "this is the mean of each row's mean; rows score different numbers of positions, "
+            "so average over all scored positions at once.\nhint: sum the losses of the scored "
+            "positions, divide by their count.": (losses.sum(1) / scored.sum(1)).mean(),
+        }
+        if scored.all():
+            mistakes = {}
+        name_mistake("Exercise 1", case, np.float64(got), expected, mistakes)
         compare(
-            "Exercise 3",
+            "Exercise 1",
             case,
             expected,
             got,
@@ -138,4 +109,249 @@ def check_cross_entropy(fn: Callable) -> str:
             "average -log p over the positions with target != -1.",
             rtol=1e-6,
         )
-    return "matches numpy, with ignored positions and with very large logits."
+    return "matches numpy, with unevenly masked rows and with very large logits."
+
+
+def reference_learning_rate(step: int, config: TrainConfig) -> float:
+    """Exercise 2: linear warmup to lr over `warmup` steps, then a cosine from lr to min_lr."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / (config.warmup + 1)
+    progress = min(1.0, (step - config.warmup) / (config.steps - config.warmup))
+    return config.min_lr + (config.lr - config.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _schedule_variants(step: int, c: TrainConfig) -> dict[str, float]:
+    progress = min(1.0, (step - c.warmup) / (c.steps - c.warmup))
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    if step < c.warmup:
+        return {
+            "the warmup starts at 0: step 0 must already train, so use lr * (step + 1) / "
+            "(warmup + 1).": c.lr * step / c.warmup,
+            "the warmup is missing: the rate rises linearly from lr / (warmup + 1) to lr over "
+            "the first `warmup` steps.": reference_learning_rate(c.warmup, c),
+        }
+    return {
+        "the cosine ends at 0; it ends at min_lr: min_lr + (lr - min_lr) * 0.5 * (1 + cos(pi p)).": (
+            c.lr * cosine
+        ),
+        "the cosine runs over all `steps`; it starts after the warmup: p = (step - warmup) / "
+        "(steps - warmup).": c.min_lr
+        + (c.lr - c.min_lr) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / c.steps))),
+        "the cosine is upside down: it starts at lr and falls, 0.5 * (1 + cos(pi p)).": (
+            c.min_lr + (c.lr - c.min_lr) * 0.5 * (1 - math.cos(math.pi * progress))
+        ),
+    }
+
+
+@checker("Exercise 2")
+def check_learning_rate(fn: Callable) -> str:
+    """`fn(step, config)` = minigpt.train.learning_rate(step, config) at chosen steps; rtol 1e-9
+    (a float32 computation passes at rtol 1e-6)."""
+    configs = [
+        TrainConfig(steps=100, warmup=10, lr=1e-3, min_lr=1e-4),
+        TrainConfig(steps=40, warmup=0, lr=3e-3, min_lr=3e-4),
+    ]
+    checked = 0
+    for config in configs:
+        for step in (0, 4, config.warmup - 1, config.warmup, config.warmup + 7, 55, 99, 100):
+            if not 0 <= step <= config.steps:
+                continue
+            case = (
+                f"step {step} of TrainConfig(steps={config.steps}, warmup={config.warmup}, "
+                f"lr={config.lr}, min_lr={config.min_lr})"
+            )
+            hint = "return the rate as a Python float."
+            got = _number("Exercise 2", case, run_learner("Exercise 2", fn, step, config), hint)
+            expected = learning_rate(step, config)
+            mistakes = {  # in units of lr: name_mistake's tolerance is absolute
+                k: v / config.lr
+                for k, v in _schedule_variants(step, config).items()
+                if not math.isclose(v, expected, rel_tol=1e-6)
+            }
+            name_mistake("Exercise 2", case, got / config.lr, expected / config.lr, mistakes)
+            compare(
+                "Exercise 2",
+                case,
+                expected,
+                got,
+                "warmup: lr * (step + 1) / (warmup + 1) for step < warmup; then p = (step - warmup)"
+                " / (steps - warmup), min_lr + (lr - min_lr) * 0.5 * (1 + cos(pi * p)).",
+                rtol=1e-6,
+                atol=0,
+            )
+            checked += 1
+    return f"your schedule equals minigpt.train.learning_rate at {checked} steps of two configs."
+
+
+def reference_clip_scale(grads: list[np.ndarray], max_norm: float) -> float:
+    """Exercise 3: the factor every gradient is multiplied by so that their global L2 norm (all
+    tensors together) is at most max_norm: min(1, max_norm / (norm + 1e-6))."""
+    norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+    return min(1.0, max_norm / (norm + 1e-6))
+
+
+@checker("Exercise 3")
+def check_clip_scale(fn: Callable) -> str:
+    """`fn(grads, max_norm)` = the scale minigpt.train.clip_grad_norm applies; rtol 1e-5."""
+    rng = np.random.default_rng(43)
+    shapes = [(3, 4), (4,), (2, 2, 2)]
+    for size, max_norm in [(2.0, 1.0), (0.05, 1.0), (1.0, 0.5)]:
+        grads = [(rng.standard_normal(s) * size).astype(np.float32) for s in shapes]
+        params = [Tensor.zeros(*s).contiguous() for s in shapes]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = Tensor(g)
+        norm = float(clip_grad_norm(params, max_norm).item())
+        expected = float(params[0].grad.numpy().ravel()[0] / grads[0].ravel()[0])
+        case = f"gradients of shapes {shapes} with global norm {norm:.3f}, max_norm={max_norm}"
+        hint = "return one number, the factor: min(1, max_norm / (norm + 1e-6))."
+        got = run_learner("Exercise 3", fn, [g.copy() for g in grads], max_norm)
+        got = _number("Exercise 3", case, got, hint)
+        norms = [float(np.linalg.norm(g)) for g in grads]
+        mistakes = {
+            "the norm is the sum of the tensors' norms; the global norm is sqrt of the sum of "
+            "ALL squared entries.": min(1.0, max_norm / (sum(norms) + 1e-6)),
+            "the scale grows gradients whose norm is below max_norm: clipping only shrinks, "
+            "so take min(1, ...).": max_norm / (norm + 1e-6),
+            "the norm is missing its square root.": min(1.0, max_norm / (norm**2 + 1e-6)),
+            "this clips by the largest tensor's norm, not the global norm of all tensors "
+            "together.": min(1.0, max_norm / (max(norms) + 1e-6)),
+        }
+        name_mistake("Exercise 3", case, np.float64(got), expected, mistakes)
+        compare("Exercise 3", case, expected, got, hint, rtol=1e-5, atol=0)
+    return "your scale equals clip_grad_norm's, for norms above and below max_norm."
+
+
+def reference_adamw_update(param, grad, m, v, t: int, lr: float, config: TrainConfig):
+    """Exercise 4: one AdamW update of one tensor at step t (1, 2, ...); returns (param, m, v).
+
+    Decoupled weight decay (lr * weight_decay * param) on tensors with 2 or more dims only.
+    Paper: https://arxiv.org/abs/1711.05101
+    """
+    param, grad = np.asarray(param, dtype=np.float64), np.asarray(grad, dtype=np.float64)
+    b1, b2 = config.betas
+    m = b1 * np.asarray(m) + (1 - b1) * grad  # first moment: a running mean of the gradient
+    v = b2 * np.asarray(v) + (1 - b2) * grad**2  # second moment: of its square
+    m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)  # bias correction: both start at 0
+    decay = config.weight_decay if param.ndim >= 2 else 0.0
+    return param - lr * (m_hat / (np.sqrt(v_hat) + ADAM_EPS) + decay * param), m, v
+
+
+def _adamw_variant(param, grad, m, v, t, lr, config, mistake: str):
+    b1, b2 = config.betas
+    wd = config.weight_decay
+    if mistake == "coupled":  # L2 regularisation: the decay goes through the moments
+        grad = grad + (wd * param if param.ndim >= 2 else 0.0)
+    m = b1 * m + (1 - b1) * grad
+    v = b2 * v + (1 - b2) * grad**2
+    m_hat, v_hat = (m, v) if mistake == "no-correction" else (m / (1 - b1**t), v / (1 - b2**t))
+    decay = wd if (param.ndim >= 2 or mistake == "decay-all") and mistake != "coupled" else 0.0
+    step = m_hat / (
+        np.sqrt(v_hat + ADAM_EPS) if mistake == "eps-inside" else np.sqrt(v_hat) + ADAM_EPS
+    )
+    if mistake == "decay-without-lr":
+        return param - lr * step - decay * param, m, v
+    return param - lr * (step + decay * param), m, v
+
+
+_ADAMW_MISTAKES = {
+    "decay-all": "weight decay is applied to every tensor; biases and LayerNorm weights (fewer "
+    "than 2 dims) are not decayed.",
+    "no-correction": "the bias correction is missing: divide m by (1 - beta1^t) and v by "
+    "(1 - beta2^t); both moments start at 0 and are too small in the first steps.",
+    "coupled": "the decay is added to the gradient (L2 regularisation, Adam); AdamW decouples "
+    "it: param - lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * param).",
+    "decay-without-lr": "the weight decay is not multiplied by the learning rate.",
+    "eps-inside": "eps is inside the square root: sqrt(v_hat) + eps.",
+}
+
+
+class _LinearAndNorm:
+    """A linear layer and a layer norm: a matrix that AdamW decays and three vectors it does not."""
+
+    def __init__(self):
+        self.linear = nn.Linear(5, 3)
+        self.norm = LayerNorm(3)
+
+
+@cache
+def _reference_run(steps: int = 3) -> tuple:
+    """Step a linear layer's and a layer norm's parameters with minigpt.train's optimizer, clipping and schedule.
+
+    The gradients are random (seeded), set directly: the update rule does not care where they
+    came from, and skipping the forward and backward passes keeps the check fast.
+    """
+    Tensor.manual_seed(44)
+    model = _LinearAndNorm()  # make_optimizer only reads the state dict
+    config = TrainConfig(steps=10, warmup=2, lr=2e-2, min_lr=2e-3, weight_decay=0.1, grad_clip=0.5)
+    state = get_state_dict(model)
+    names = list(state)
+    optimizer = make_optimizer(model, config)
+    rng = np.random.default_rng(44)
+    start = {n: t.numpy().astype(np.float64) for n, t in state.items()}
+    grads, rates, after = [], [], []
+    with Context(TRAINING=1):
+        for step in range(steps):
+            for t in state.values():  # wide-ranging gradients: sizes 0.01 to 1 by tensor
+                size = 10 ** rng.uniform(-2, 0)
+                t.grad = Tensor((rng.standard_normal(t.shape) * size).astype(np.float32))
+            clip_grad_norm(optimizer.params, config.grad_clip)
+            grads.append({n: state[n].grad.numpy().astype(np.float64) for n in names})
+            rates.append(learning_rate(step, config))
+            for opt in optimizer.optimizers:
+                opt.lr = Tensor([rates[-1]])
+            optimizer.step()
+            after.append({n: t.numpy().astype(np.float64) for n, t in state.items()})
+    return config, names, start, grads, rates, after
+
+
+@checker("Exercise 4")
+def check_adamw_update(fn: Callable) -> str:
+    """`fn(param, grad, m, v, t, lr, config)` -> (param, m, v), run on every tensor of a
+    linear layer and a layer norm for 3 steps with the clipped gradients and rates of minigpt.train: the parameters
+    must follow minigpt.train's AdamW; rtol 1e-4 plus 1e-4 of the tensor's largest entry."""
+    config, names, start, grads, rates, after = _reference_run()
+    params = {n: start[n].copy() for n in names}
+    m = {n: np.zeros_like(start[n]) for n in names}
+    v = {n: np.zeros_like(start[n]) for n in names}
+    variants = {k: ({n: start[n].copy() for n in names}, dict(m), dict(v)) for k in _ADAMW_MISTAKES}
+    for step, (g, lr, expected) in enumerate(zip(grads, rates, after, strict=True)):
+        t = step + 1
+        for name in names:
+            case = f"{name} (shape {start[name].shape}) after step {t}, lr={lr:.4g}"
+            got = run_learner(
+                "Exercise 4",
+                fn,
+                params[name].copy(),
+                g[name].copy(),
+                m[name].copy(),
+                v[name].copy(),
+                t,
+                lr,
+                config,
+            )
+            if not (isinstance(got, tuple | list) and len(got) == 3):
+                raise ExerciseFailed(
+                    f"Exercise 4: for {case}, expected a triple (param, m, v), got "
+                    f"{type(got).__name__}.\nhint: return new_param, new_m, new_v"
+                )
+            for k, (vp, vm, vv) in variants.items():
+                vp[name], vm[name], vv[name] = _adamw_variant(
+                    vp[name], g[name], vm[name], vv[name], t, lr, config, k
+                )
+            mistakes = {_ADAMW_MISTAKES[k]: vp[name] for k, (vp, _, _) in variants.items()}
+            compare_to = expected[name]
+            scale = float(np.abs(compare_to).max())
+            name_mistake("Exercise 4", case, got[0], compare_to, mistakes)
+            compare(
+                "Exercise 4",
+                case,
+                compare_to,
+                got[0],
+                "m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; m_hat = m / (1 - b1^t), v_hat ="
+                " v / (1 - b2^t); param - lr * (m_hat / (sqrt(v_hat) + eps) + wd * param), wd "
+                "only for tensors with ndim >= 2.",
+                rtol=1e-4,
+                atol=1e-4 * scale,
+            )
+            params[name], m[name], v[name] = (to_numpy(a) for a in got)
+    return f"all {len(names)} tensors follow minigpt.train's AdamW for {len(rates)} steps."
