@@ -231,3 +231,27 @@ def test_observe_needs_finite_noise(noise):
 def test_random_world_size_must_be_ints(size):
     with pytest.raises(ValueError, match="size must be an int or an \\(H, W\\) pair"):
         GridWorld.random(size)
+
+
+def test_fuzz_map_and_scenario_readers(tmp_path):
+    """Random bytes and truncations of valid files: a ValueError naming the file or a valid result."""
+    rng = np.random.default_rng(2)
+    walls = GridWorld.random((5, 7), 0.3, 0, seed=4).walls
+    write_movingai_map(tmp_path / "m.map", walls)
+    write_movingai_scenarios(
+        tmp_path / "m.scen", "m.map", walls.shape, [Scenario((0, 1), (4, 6), 7.0)]
+    )
+    for name, reader in (("m.map", read_movingai_map), ("m.scen", read_movingai_scenarios)):
+        data = (tmp_path / name).read_bytes()
+        for trial in range(40):
+            if trial % 2:
+                damaged = data[: int(rng.integers(0, len(data)))]
+            else:
+                damaged = bytearray(data)
+                for i in rng.integers(0, len(data), 2):
+                    damaged[i] = int(rng.integers(0, 256))
+            (tmp_path / f"bad-{name}").write_bytes(bytes(damaged))
+            try:
+                reader(tmp_path / f"bad-{name}")
+            except ValueError as error:
+                assert f"bad-{name}" in str(error)
