@@ -46,15 +46,26 @@ class CheckpointInfo:
     optimizer_state: dict[str, Tensor] | None  # tensors named by train.optimizer_state()
 
 
+def _not_finite(origin: str, name: str) -> ValueError:
+    return ValueError(
+        f"{origin}: tensor {name!r} holds NaN or infinite values, so the run that made it "
+        "diverged.\nhelp: use an earlier checkpoint, and train with a lower --lr or with "
+        "--grad-clip."
+    )
+
+
 def check_finite(tensors: dict[str, Tensor], origin: str) -> None:
-    """Raise naming the first float tensor that holds NaN or infinity (a diverged run)."""
-    for name, t in tensors.items():
-        if dtypes.is_float(t.dtype) and not np.isfinite(t.cast(dtypes.float32).numpy()).all():
-            raise ValueError(
-                f"{origin}: tensor {name!r} holds NaN or infinite values, so the run that made it "
-                "diverged.\nhelp: use an earlier checkpoint, and train with a lower --lr or "
-                "with --grad-clip."
-            )
+    """Raise naming the first float tensor that holds NaN or infinity (a diverged run).
+
+    One realize for all tensors: a flag per tensor, computed on the tensors' device.
+    """
+    floats = {name: t for name, t in tensors.items() if dtypes.is_float(t.dtype)}
+    if not floats:
+        return
+    flags = Tensor.stack(*[(t.isnan() | t.isinf()).any() for t in floats.values()]).numpy()
+    for name, bad in zip(floats, flags, strict=True):
+        if bad:
+            raise _not_finite(origin, name)
 
 
 def is_checkpoint(directory: str | Path) -> bool:
@@ -252,23 +263,41 @@ def _check_header(header: object, data_size: int) -> None:
 
 
 def read_safetensors(path: str | Path) -> dict[str, Tensor]:
-    """Load a safetensors file lazily after checking its header and that no data is cut off."""
+    """Load a safetensors file after checking its header, that no data is cut off, and that no
+    float tensor holds NaN or infinity (read with numpy; tinygrad only for dtypes numpy lacks)."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            (header_len,) = struct.unpack("<Q", f.read(8))
-            if header_len > size - 8:
-                raise ValueError(f"the header claims {header_len} bytes of a {size}-byte file")
-            header = json.loads(f.read(header_len))
-        _check_header(header, size - 8 - header_len)
-        return safe_load(str(path))
-    except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as error:
+        raw = path.read_bytes()
+        if len(raw) < 8:
+            raise ValueError(f"the file has {len(raw)} bytes, fewer than the 8 of a header length")
+        (header_len,) = struct.unpack("<Q", raw[:8])
+        if header_len > len(raw) - 8:
+            raise ValueError(f"the header claims {header_len} bytes of a {len(raw)}-byte file")
+        header = json.loads(raw[8 : 8 + header_len])
+        _check_header(header, len(raw) - 8 - header_len)
+    except (ValueError, UnicodeDecodeError) as error:  # JSON errors are ValueErrors
         raise ValueError(
             f"{path} is not a readable safetensors file ({error}).\n"
             "help: the file is damaged (perhaps cut off while copying); save it again or "
             "restore it from a copy."
         ) from None
+    tensors, lazy = {}, None
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = safe_dtypes[entry["dtype"]]
+        if dtype.fmt is None:  # bfloat16 and fp8: numpy cannot hold them
+            lazy = lazy or safe_load(str(path))
+            tensors[name] = lazy[name]
+            check_finite({name: lazy[name]}, str(path))
+            continue
+        start, end = entry["data_offsets"]
+        array = np.frombuffer(raw, np.dtype(dtype.fmt), offset=8 + header_len + start)
+        array = array[: (end - start) // dtype.itemsize].reshape(entry["shape"])
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise _not_finite(str(path), name)
+        tensors[name] = Tensor(array.copy())
+    return tensors
 
 
 def load_weights(
@@ -359,11 +388,9 @@ def load_checkpoint(
     weights = read_safetensors(weights_path)
     hint = f"{CONFIG_FILE} and {MODEL_FILE} disagree; restore both from the same training run."
     load_weights(model, weights, str(weights_path), hint)
-    check_finite(get_state_dict(model), str(weights_path))
     optimizer_state = None
     if with_optimizer and (opt_path := directory / OPTIMIZER_FILE).is_file():
         optimizer_state = read_safetensors(opt_path)
-        check_finite(optimizer_state, str(opt_path))
     info = CheckpointInfo(
         step=meta.get("step", 0),
         train_config=meta.get("train"),

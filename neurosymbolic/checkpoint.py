@@ -91,6 +91,5 @@ def load_checkpoint(model_class, config_class, stem: str | Path):
             f"{weights} does not fit the config in {meta_path}: expected {expected}, found {found}.\n"
             "help: save the weights and the config together with save_checkpoint."
         )
-    check_finite(saved, str(weights))
     load_state_dict(model, saved, verbose=False)
     return model

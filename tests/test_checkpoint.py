@@ -254,7 +254,7 @@ def test_fuzz_every_file_of_a_checkpoint(saved, tmp_path):
     rng = np.random.default_rng(0)
     originals = {p.name: p.read_bytes() for p in saved.iterdir()}
     failures = 0
-    for trial in range(24):
+    for trial in range(12):
         name = sorted(originals)[trial % len(originals)]
         data = originals[name]
         if trial % 2:
@@ -271,4 +271,4 @@ def test_fuzz_every_file_of_a_checkpoint(saved, tmp_path):
             assert name in str(error), str(error)
             failures += 1
         (saved / name).write_bytes(data)
-    assert failures >= 12  # every truncation at least
+    assert failures >= 6  # every truncation at least
