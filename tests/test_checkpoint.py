@@ -6,6 +6,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -272,3 +273,46 @@ def test_fuzz_every_file_of_a_checkpoint(saved, tmp_path):
             failures += 1
         (saved / name).write_bytes(data)
     assert failures >= 6  # every truncation at least
+
+
+SAVER = """
+import sys
+import time
+from tinygrad import Tensor
+from minigpt.checkpoint import save_checkpoint
+from minigpt.model import GPTConfig, MiniGPT
+
+model = MiniGPT(GPTConfig(vocab_size=7, block_size=8, n_layer=2, n_head=2, n_embd=32))
+state = {"m.tok_emb.weight": Tensor.ones(7, 32).contiguous()}
+step = int(sys.argv[2])
+while True:
+    step += 1
+    save_checkpoint(sys.argv[1], model, step=step, optimizer_state=state)
+    print(step, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_never_loses_the_checkpoint(tmp_path):
+    """A process saving in a loop is killed at random moments (mid-save included): the folder
+    always yields one complete checkpoint with the last or next step, and no temporary survives
+    the next save."""
+    out, rng, last = tmp_path / "ckpt", np.random.default_rng(3), 0
+    for _ in range(6):
+        child = subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(out), str(last)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            first = int(child.stdout.readline())  # one save done: the loop is running
+            time.sleep(float(rng.uniform(0.0, 0.4)))
+        finally:
+            child.kill()  # SIGKILL: no cleanup runs
+            child.wait()
+        printed = [first, *(int(line) for line in child.stdout.read().split())]
+        checkpoint.recover_interrupted_save(out)  # what the next save or run does first
+        step = load_checkpoint(out)[2].step
+        assert step in (printed[-1], printed[-1] + 1)
+        last = step
+    save_checkpoint(out, MiniGPT(CONFIG), step=last + 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]

@@ -21,6 +21,7 @@ from tinygrad.nn.state import get_state_dict, safe_save
 
 from minigpt.__main__ import build_parser, interrupt_outside_finalizers, main
 from minigpt.checkpoint import load_checkpoint
+from minigpt.train import TrainConfig, train
 
 TINY = [
     "--steps", "4", "--batch-size", "16", "--block-size", "8", "--n-layer", "2", "--n-head", "2",
@@ -259,6 +260,7 @@ def test_ctrl_c_inside_a_finalizer_is_delivered_afterwards():
         signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_training_run(tmp_path, corpus):
     out = tmp_path / "run"
     args = ["train", "--corpus", str(corpus), "--out", str(out), *TINY, "--steps", "100000"]
@@ -280,3 +282,21 @@ def test_ctrl_c_stops_a_training_run(tmp_path, corpus):
     assert "holds the last checkpoint" in err and "Traceback" not in err
     assert load_checkpoint(out)[2].step >= 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no lock, no temporaries
+
+
+def test_the_api_behind_the_flags_names_bad_values(trained):
+    model, _, _ = load_checkpoint(trained)
+    ids = np.zeros((1, 2), np.int32)
+    for kwargs, message in [
+        (dict(top_k=2.5), "top_k=2.5; expected None or an int"),
+        (dict(temperature="hot"), "temperature='hot'; expected a finite number"),
+        (dict(temperature=float("nan")), "temperature=nan; expected a finite number"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            model.generate(ids, 3, **kwargs)
+    for name in ("lr", "weight_decay", "grad_clip"):
+        with pytest.raises(ValueError, match=f"TrainConfig.{name}=inf; expected a finite number"):
+            TrainConfig(**{name: float("inf")})
+    empty = (np.zeros((0, 8), np.int32), np.zeros((0, 8), np.int32))
+    with pytest.raises(ValueError, match="train_tokens has no rows"):
+        train(model, empty, empty, TrainConfig(steps=2, warmup=0), progress=False)
