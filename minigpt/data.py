@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,18 +35,24 @@ DOWNLOAD_SECONDS = 300.0  # a download that takes longer in total is abandoned
 DOWNLOAD_MAX_BYTES = 200_000_000  # corpora are text: anything larger is refused
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file next to `path`, then rename it: never a half-written file."""
+def write_atomic(path: str | Path, content: bytes | Callable[[str], None]) -> Path:
+    """Write `content` (bytes, or a function that writes the file named by its argument) to a
+    temporary file beside `path`, then rename it into place: the real name never holds a
+    half-written or empty file, and the temporary is removed when writing fails."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(content, bytes):
+                f.write(content)
+        if callable(content):
+            content(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes files private; these are shared data
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+    return path
 
 
 class CharTokenizer:

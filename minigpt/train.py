@@ -48,12 +48,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
         for name in ("lr", "min_lr", "weight_decay", "grad_clip"):
-            if not isinstance(getattr(self, name), int | float) or not math.isfinite(
-                getattr(self, name)
-            ):
-                raise ValueError(
-                    f"TrainConfig.{name}={getattr(self, name)!r}; expected a finite number."
-                )
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"TrainConfig.{name}={value!r}; expected a finite number.")
         for name in ("steps", "batch_size", "eval_interval", "eval_batches", "checkpoint_interval"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:

@@ -8,28 +8,15 @@ weight is NaN or infinite, before the network is used.
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_save
 
 from minigpt.checkpoint import check_finite, read_safetensors
+from minigpt.data import write_atomic
 
 SHIPPED = Path(__file__).parent / "weights"  # trained weights that come with the package
 DAMAGED = "help: the file is damaged; train and save again, or restore it from a copy."
-
-
-def _write_atomic(path: Path, write) -> None:
-    """`write(tmp)` into a temporary file beside `path`, then rename; the temporary goes on failure."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are shared data
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def save_checkpoint(model, config, stem: str | Path, extra: dict | None = None) -> Path:
@@ -44,9 +31,8 @@ def save_checkpoint(model, config, stem: str | Path, extra: dict | None = None) 
     check_finite(weights, f"not saving {stem}")
     stem.parent.mkdir(parents=True, exist_ok=True)
     meta = {"kind": type(model).__name__, "config": dataclasses.asdict(config), **(extra or {})}
-    _write_atomic(stem.with_suffix(".safetensors"), lambda tmp: safe_save(weights, tmp))
-    text = json.dumps(meta, indent=2) + "\n"
-    _write_atomic(stem.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+    write_atomic(stem.with_suffix(".safetensors"), lambda tmp: safe_save(weights, tmp))
+    write_atomic(stem.with_suffix(".json"), (json.dumps(meta, indent=2) + "\n").encode())
     return stem.with_suffix(".safetensors")
 
 

@@ -20,13 +20,12 @@ moves (diagonals cost sqrt(2)) that never cut a wall corner.
 """
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from minigpt.data import write_atomic
 from neurosymbolic.world import Cell
 
 PASSABLE = frozenset(".GS")
@@ -147,23 +146,12 @@ def read_movingai_scenarios(path: str | Path) -> list[Scenario]:
     return scenarios
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_movingai_map(path: str | Path, walls: np.ndarray) -> None:
     """Write an ``(H, W)`` bool array as a ``.map`` file (``@`` for walls, ``.`` for free cells)."""
     H, W = walls.shape
     rows = ["".join("@" if wall else "." for wall in row) for row in walls]
-    _write_atomic(Path(path), f"type octile\nheight {H}\nwidth {W}\nmap\n" + "\n".join(rows) + "\n")
+    text = f"type octile\nheight {H}\nwidth {W}\nmap\n" + "\n".join(rows) + "\n"
+    write_atomic(path, text.encode())
 
 
 def write_movingai_scenarios(
@@ -185,4 +173,4 @@ def write_movingai_scenarios(
             f"{length:.8f}",
         ]
         lines.append("\t".join(str(v) for v in fields))
-    _write_atomic(Path(path), "\n".join(lines) + "\n")
+    write_atomic(path, ("\n".join(lines) + "\n").encode())
