@@ -2,20 +2,55 @@
 
 python -m minigpt train --corpus python-stdlib --out runs/stdlib --steps 2000
 python -m minigpt sample --ckpt runs/stdlib --prompt "def " --tokens 300 --temperature 0.8
+
+Bad input ends with one `error:` line (exit 2) before any work starts; Ctrl-C ends with exit 130
+and leaves the last complete checkpoint in place.
 """
 
 import argparse
+import math
+import os
+import signal
 import sys
+import threading
+from pathlib import Path
 
 from tinygrad import Tensor
 
-from minigpt.checkpoint import load_checkpoint
+from minigpt.checkpoint import (
+    CheckpointLock,
+    foreign_entries,
+    is_checkpoint,
+    load_checkpoint,
+    recover_interrupted_save,
+)
 from minigpt.data import DEFAULT_CORPUS, CharTokenizer, load_corpus, split
-from minigpt.device import describe_device
+from minigpt.device import DeviceError, describe_device, pick_device
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.train import TrainConfig, train
 
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
+MAY_BE_ZERO = ("warmup", "seed", "dropout", "weight_decay", "grad_clip")  # the rest must be > 0
+
+
+def _number(kind: type, allow_zero: bool):
+    """An argparse type: a finite int or float, > 0 (or >= 0 with `allow_zero`)."""
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind.__name__}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if value < 0 or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(
+                f"{text} must be {'>= 0' if allow_zero else 'positive'}"
+            )
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = commands.add_parser("train", help="train a character-level MiniGPT on a corpus")
     t.add_argument("--corpus", default=DEFAULT_CORPUS, help="python-stdlib, a text file or a URL")
     t.add_argument("--sha256", help="expected sha256 of the corpus file or download")
-    t.add_argument("--out", required=True, help="checkpoint directory (replaced as a whole)")
+    t.add_argument("--out", required=True, help="checkpoint directory (new, empty or a checkpoint)")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    t.add_argument(
+        "--force", action="store_true", help="replace the checkpoint in --out instead of resuming"
+    )
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train_help = {
         "steps": "optimizer steps in total",
@@ -51,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
             default = getattr(defaults, name)
             t.add_argument(
                 f"--{name.replace('_', '-')}",
-                type=type(default),
+                type=_number(type(default), name in MAY_BE_ZERO),
                 default=default,
                 help=f"{text} (default {default}{note})",
             )
@@ -59,18 +97,91 @@ def build_parser() -> argparse.ArgumentParser:
     s = commands.add_parser("sample", help="generate text from a trained checkpoint")
     s.add_argument("--ckpt", required=True, help="checkpoint directory written by train")
     s.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
-    s.add_argument("--tokens", type=int, default=300, help="number of characters to generate")
-    s.add_argument("--temperature", type=float, default=0.8, help="0 = greedy, 1 = as trained")
-    s.add_argument("--top-k", type=int, default=None, help="sample only the k likeliest tokens")
-    s.add_argument("--seed", type=int, default=None, help="seed for reproducible samples")
+    s.add_argument(
+        "--tokens", type=_number(int, True), default=300, help="number of characters to generate"
+    )
+    s.add_argument(
+        "--temperature",
+        type=_number(float, True),
+        default=0.8,
+        help="0 = greedy, 1 = as trained",
+    )
+    s.add_argument(
+        "--top-k", type=_number(int, False), default=None, help="sample only the k likeliest tokens"
+    )
+    s.add_argument(
+        "--seed", type=_number(int, True), default=None, help="seed for reproducible samples"
+    )
     s.add_argument("--no-cache", action="store_true", help="recompute the prefix for every token")
     return parser
 
 
+def check_out_path(out: Path) -> None:
+    """--out must be a folder that is not the current one (saving replaces --out as a whole)."""
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise ValueError(
+            f"--out {out} is the current folder or one above it; training replaces --out as a "
+            "whole.\nhelp: name a new folder, e.g. --out runs/first."
+        )
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file.\nhelp: name a folder, e.g. --out runs/first.")
+
+
+def check_out_dir(out: Path, resume: bool, force: bool) -> None:
+    """Refuse, before any work, an --out that training would damage or could not write."""
+    if out.exists() and not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} is not writable.\nhelp: choose a folder you can write to.")
+    if recover_interrupted_save(out):
+        print(f"restored {out} from .{out.name}.old, left by an interrupted save")
+    if resume:
+        if not is_checkpoint(out):
+            raise ValueError(
+                f"--resume but {out} holds no checkpoint.\n"
+                "help: point --out at an earlier run, or start without --resume."
+            )
+        return
+    if other := foreign_entries(out):
+        raise ValueError(
+            f"--out {out} holds files that are not part of a checkpoint "
+            f"({', '.join(other[:5])}); training replaces the folder as a whole.\n"
+            "help: choose a new or empty folder for --out (nothing was changed)."
+        )
+    if is_checkpoint(out) and not force:
+        raise ValueError(
+            f"--out {out} already holds a checkpoint.\n"
+            "help: add --resume to continue it, --force to replace it, or choose another --out."
+        )
+
+
+def _take_lock(out: Path) -> CheckpointLock:
+    lock = CheckpointLock(out)
+    try:
+        return lock.__enter__()
+    except OSError as error:
+        raise ValueError(
+            f"cannot write next to --out {out} ({error.strerror or error}).\n"
+            "help: choose an --out inside a folder you can write to."
+        ) from None
+
+
 def run_train(args: argparse.Namespace) -> None:
+    out = Path(os.path.abspath(args.out))  # "runs/x/.." becomes "runs": a name to lock
+    if args.resume and args.force:
+        raise ValueError("--resume and --force contradict each other.\nhelp: pick one.")
+    check_out_path(out)
+    lock = _take_lock(out)
+    try:
+        check_out_dir(out, args.resume, args.force)
+        _train(args, out)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _train(args: argparse.Namespace, out: Path) -> None:
     text = load_corpus(args.corpus, args.sha256)
     if args.resume:
-        model, tokenizer, _ = load_checkpoint(args.out)
+        model, tokenizer, _ = load_checkpoint(out)
         config = model.config
     else:
         tokenizer = CharTokenizer.from_text(text)
@@ -79,6 +190,14 @@ def run_train(args: argparse.Namespace) -> None:
     Tensor.manual_seed(args.seed)
     model = MiniGPT(config)
     train_tokens, val_tokens = split(tokenizer.encode(text), 0.9)
+    for part, tokens in (("training", train_tokens), ("validation", val_tokens)):
+        if len(tokens) <= config.block_size:
+            raise ValueError(
+                f"corpus {args.corpus}: its {part} part has {len(tokens)} characters, too few "
+                f"for one window of block_size + 1 = {config.block_size + 1}.\n"
+                f"help: use a corpus of at least {10 * (config.block_size + 2):,} characters "
+                "(a tenth is kept for validation) or a smaller --block-size."
+            )
     train_config = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -91,7 +210,7 @@ def run_train(args: argparse.Namespace) -> None:
         eval_batches=args.eval_batches,
         checkpoint_interval=args.checkpoint_interval,
         seed=args.seed,
-        out_dir=args.out,
+        out_dir=str(out),
     )
     print(describe_device())
     print(f"corpus {args.corpus}: {len(text):,} characters, vocabulary {tokenizer.vocab_size}")
@@ -105,11 +224,11 @@ def run_train(args: argparse.Namespace) -> None:
         f"val loss {result.val_losses[-1]:.4f} | {result.ms_per_step:.0f} ms/step, "
         f"{result.tokens_per_second:,.0f} tokens/s, {result.wall_time:.0f} s in all"
     )
-    print(f"checkpoint: {args.out}")
+    print(f"checkpoint: {out}")
 
 
 def run_sample(args: argparse.Namespace) -> None:
-    model, tokenizer, _ = load_checkpoint(args.ckpt)
+    model, tokenizer, _ = load_checkpoint(args.ckpt, with_optimizer=False)
     if tokenizer is None:
         raise ValueError(
             f"{args.ckpt} has no tokenizer.json, so text cannot be encoded.\n"
@@ -119,6 +238,11 @@ def run_sample(args: argparse.Namespace) -> None:
         raise ValueError(
             "--prompt is empty.\nhelp: give at least one character, e.g. --prompt 'def '."
         )
+    if args.top_k is not None and args.top_k > tokenizer.vocab_size:
+        raise ValueError(
+            f"--top-k {args.top_k} is more than the vocabulary of {tokenizer.vocab_size} "
+            f"characters.\nhelp: use 1..{tokenizer.vocab_size}, or leave --top-k out."
+        )
     ids = tokenizer.encode(args.prompt)[None]  # (1, T)
     out = model.generate(
         ids, args.tokens, temperature=args.temperature, top_k=args.top_k, seed=args.seed,
@@ -127,16 +251,54 @@ def run_sample(args: argparse.Namespace) -> None:
     print(tokenizer.decode(out[0]))
 
 
+def _in_finalizer(frame) -> bool:
+    """True while Python runs a finalizer (`__del__`), where a raised exception is only printed."""
+    while frame is not None:
+        name = frame.f_code.co_qualname
+        if name.endswith("__del__") or name.startswith("suppress_finalizing"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def interrupt_outside_finalizers(signum: int, frame) -> None:
+    """SIGINT handler: raise KeyboardInterrupt, but never inside a finalizer.
+
+    tinygrad frees tensors and buffers in `__del__` methods all the time; Python prints and drops
+    an exception raised there ("Exception ignored in ... __del__"), so a Ctrl-C that lands in one
+    would be lost and the run would go on. Such a Ctrl-C is delivered again 50 ms later instead.
+    """
+    if _in_finalizer(frame):
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = (
+        signal.signal(signal.SIGINT, interrupt_outside_finalizers) if in_main_thread else None
+    )
     try:
+        pick_device()
         if args.command == "train":
             run_train(args)
         else:
             run_sample(args)
-    except ValueError as error:
+    except (ValueError, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        saved = args.command == "train" and is_checkpoint(args.out)
+        print(
+            f"interrupted{f'; {args.out} holds the last checkpoint' if saved else ''}",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
     return 0
 
 

@@ -4,9 +4,15 @@ Layout: model.safetensors (weights), config.json (GPTConfig, step, training conf
 tokenizer.json, and optionally optimizer.safetensors (AdamW moments, for resuming). Everything is
 written into a temporary directory that is then renamed into place, so a crash leaves either the
 old checkpoint or the new one, never a mixture. Used by `train` and `python -m minigpt` (lesson 4).
+
+Replacing a directory takes two renames: the old checkpoint goes to ``.NAME.old``, the new one
+takes its place, then the old one is deleted. A crash between the renames leaves only
+``.NAME.old``; the next save (or `recover_interrupted_save`) renames it back first. Temporary
+directories carry their writer's process id, so later saves delete those of dead writers.
 """
 
 import json
+import math
 import os
 import shutil
 import struct
@@ -14,8 +20,9 @@ import tempfile
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
-from tinygrad import Tensor
-from tinygrad.nn.state import get_state_dict, safe_load, safe_save
+import numpy as np
+from tinygrad import Tensor, dtypes
+from tinygrad.nn.state import get_state_dict, safe_dtypes, safe_load, safe_save
 
 from minigpt.data import CharTokenizer
 from minigpt.model import GPTConfig, MiniGPT
@@ -24,7 +31,9 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
+CHECKPOINT_FILES = frozenset({MODEL_FILE, CONFIG_FILE, TOKENIZER_FILE, OPTIMIZER_FILE})
 FORMAT_VERSION = 1
+DAMAGED = "help: the checkpoint is damaged; save it again or restore the file from a copy."
 
 
 @dataclass
@@ -35,6 +44,67 @@ class CheckpointInfo:
     train_config: dict | None  # TrainConfig fields, if saved by train()
     history: dict | None  # losses so far (TrainResult fields), if saved by train()
     optimizer_state: dict[str, Tensor] | None  # tensors named by train.optimizer_state()
+
+
+def _not_finite(origin: str, name: str) -> ValueError:
+    return ValueError(
+        f"{origin}: tensor {name!r} holds NaN or infinite values, so the run that made it "
+        "diverged.\nhelp: use an earlier checkpoint, and train with a lower --lr or with "
+        "--grad-clip."
+    )
+
+
+def check_finite(tensors: dict[str, Tensor], origin: str) -> None:
+    """Raise naming the first float tensor that holds NaN or infinity (a diverged run)."""
+    for name, t in tensors.items():
+        if dtypes.is_float(t.dtype):
+            values = t.numpy() if t.dtype.fmt else t.cast(dtypes.float32).numpy()
+            if not np.isfinite(values).all():
+                raise _not_finite(origin, name)
+
+
+def is_checkpoint(directory: str | Path) -> bool:
+    """True when `directory` holds a checkpoint's config (it may still be damaged)."""
+    return (Path(directory) / CONFIG_FILE).is_file()
+
+
+def foreign_entries(directory: Path) -> list[str]:
+    """Names in `directory` that no checkpoint writes (a user's own files)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir() if p.name not in CHECKPOINT_FILES)
+
+
+def _old_name(directory: Path) -> Path:
+    return directory.with_name(f".{directory.name}.old")
+
+
+def recover_interrupted_save(directory: str | Path) -> bool:
+    """If a save stopped between its two renames, rename ``.NAME.old`` back; True if it did."""
+    directory = Path(directory)
+    old = _old_name(directory)
+    if not directory.exists() and old.is_dir():
+        os.replace(old, directory)
+        return True
+    return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Delete ``.NAME.<pid>.*.tmp`` directories left by writers that were killed mid-save."""
+    for tmp in directory.parent.glob(f".{directory.name}.*.tmp"):
+        pid = tmp.name[len(directory.name) + 2 :].split(".")[0]
+        if not pid.isdigit() or not _pid_alive(int(pid)) or int(pid) == os.getpid():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def save_checkpoint(
@@ -48,13 +118,30 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint into `directory` (replacing an older one there) and return its path.
 
-    The directory holds only the checkpoint: it is replaced as a whole.
+    The directory holds only the checkpoint: it is replaced as a whole, so a directory holding
+    other files is refused. Weights with NaN or infinity are refused too (a diverged run).
     """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory} is a file.\nhelp: save the checkpoint to a directory path.")
+    if other := foreign_entries(directory):
+        raise ValueError(
+            f"{directory} holds files that are not part of a checkpoint ({', '.join(other[:5])}), "
+            "and saving replaces the directory as a whole.\n"
+            "help: save into a new or empty directory, or move those files out first."
+        )
+    weights = get_state_dict(model)
+    check_finite(weights, f"not saving {directory}")
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
+    recover_interrupted_save(directory)
+    _remove_stale_temporaries(directory)
+    tmp = Path(
+        tempfile.mkdtemp(
+            dir=directory.parent, prefix=f".{directory.name}.{os.getpid()}.", suffix=".tmp"
+        )
+    )
     try:
-        safe_save(get_state_dict(model), str(tmp / MODEL_FILE))
+        safe_save(weights, str(tmp / MODEL_FILE))
         if optimizer_state:
             safe_save(optimizer_state, str(tmp / OPTIMIZER_FILE))
         if is_dataclass(train_config):
@@ -69,6 +156,9 @@ def save_checkpoint(
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         if tokenizer is not None:
             (tmp / TOKENIZER_FILE).write_text(tokenizer.to_json(), encoding="utf-8")
+        for path in tmp.iterdir():
+            path.chmod(0o644)  # readable by others, like files other tools write
+        tmp.chmod(0o755)  # mkdtemp makes the directory private
         _swap_in(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -81,46 +171,128 @@ def _swap_in(new: Path, directory: Path) -> None:
     if not directory.exists():
         os.replace(new, directory)
         return
-    if not directory.is_dir():
-        raise ValueError(f"{directory} is a file.\nhelp: save the checkpoint to a directory path.")
-    old = directory.with_name(f".{directory.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
+    old = _old_name(directory)
+    shutil.rmtree(old, ignore_errors=True)  # left by a save killed after its second rename
     os.replace(directory, old)
     os.replace(new, directory)
     shutil.rmtree(old)
+
+
+class CheckpointLock:
+    """``with CheckpointLock(directory):`` one writer at a time for a checkpoint directory.
+
+    The lock is a file ``.NAME.lock`` beside the directory (not inside it: saving replaces the
+    directory), created atomically with O_EXCL and holding the writer's process id. A lock whose
+    process no longer runs (killed with kill -9) is stale and taken over.
+    """
+
+    def __init__(self, directory: str | Path):
+        directory = Path(directory)
+        self.path = directory.with_name(f".{directory.name}.lock")
+        self.directory = directory
+
+    def __enter__(self) -> "CheckpointLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):  # a second try after removing a stale lock
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and _pid_alive(owner) and owner != os.getpid():
+                    raise ValueError(
+                        f"another run (process {owner}) is writing to {self.directory} "
+                        f"(lock file {self.path}).\nhelp: wait for it to finish, or choose "
+                        "another output directory."
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise ValueError(f"could not take the lock {self.path}.\nhelp: try again.")
+
+    def _owner(self) -> int | None:
+        try:
+            text = self.path.read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def __exit__(self, *exc) -> None:
+        if self._owner() == os.getpid():
+            self.path.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"{path} is not valid JSON ({error}).\n"
-            "help: the checkpoint is damaged; save it again or restore the file from a copy."
-        ) from None
+        raise ValueError(f"{path} is not valid JSON ({error}).\n{DAMAGED}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} holds {type(data).__name__}, expected a JSON object.")
+        raise ValueError(f"{path} holds {type(data).__name__}, expected a JSON object.\n{DAMAGED}")
     return data
 
 
-def _read_safetensors(path: Path) -> dict[str, Tensor]:
-    """Load a safetensors file lazily after checking its header and that no data is cut off."""
+def _check_header(header: object, data_size: int) -> None:
+    """Every tensor entry names a known dtype, a shape, and offsets that fit shape and file."""
+    if not isinstance(header, dict):
+        raise ValueError(f"the header is a {type(header).__name__}, not a JSON object")
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict) or entry.get("dtype") not in safe_dtypes:
+            raise ValueError(f"tensor {name!r} has no known dtype")
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise ValueError(f"tensor {name!r} has shape {shape!r}")
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(n, int) for n in offsets)
+            and 0 <= offsets[0] <= offsets[1] <= data_size
+        ):
+            raise ValueError(f"tensor {name!r} has data offsets {offsets!r} outside the file")
+        nbytes = math.prod(shape) * safe_dtypes[entry["dtype"]].itemsize
+        if offsets[1] - offsets[0] != nbytes:
+            raise ValueError(f"tensor {name!r} of shape {shape} needs {nbytes} bytes")
+
+
+def read_safetensors(path: str | Path) -> dict[str, Tensor]:
+    """Load a safetensors file after checking its header, that no data is cut off, and that no
+    float tensor holds NaN or infinity (read with numpy; tinygrad only for dtypes numpy lacks)."""
+    path = Path(path)
     try:
-        with open(path, "rb") as f:
-            (header_len,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(header_len))
-        end = max(
-            (v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0
-        )
-        if 8 + header_len + end > path.stat().st_size:
-            raise ValueError(f"file is {path.stat().st_size} bytes, its header needs more")
-        return safe_load(str(path))
-    except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as error:
+        raw = path.read_bytes()
+        if len(raw) < 8:
+            raise ValueError(f"the file has {len(raw)} bytes, fewer than the 8 of a header length")
+        (header_len,) = struct.unpack("<Q", raw[:8])
+        if header_len > len(raw) - 8:
+            raise ValueError(f"the header claims {header_len} bytes of a {len(raw)}-byte file")
+        header = json.loads(raw[8 : 8 + header_len])
+        _check_header(header, len(raw) - 8 - header_len)
+    except (ValueError, UnicodeDecodeError) as error:  # JSON errors are ValueErrors
         raise ValueError(
             f"{path} is not a readable safetensors file ({error}).\n"
-            "help: the checkpoint is damaged (perhaps cut off while copying); save it again or "
-            "restore the file from a copy."
+            "help: the file is damaged (perhaps cut off while copying); save it again or "
+            "restore it from a copy."
         ) from None
+    tensors, lazy = {}, None
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = safe_dtypes[entry["dtype"]]
+        if dtype.fmt is None:  # bfloat16 and fp8: numpy cannot hold them
+            lazy = lazy or safe_load(str(path))
+            tensors[name] = lazy[name]
+            check_finite({name: lazy[name]}, str(path))
+            continue
+        start, end = entry["data_offsets"]
+        array = np.frombuffer(raw, np.dtype(dtype.fmt), offset=8 + header_len + start)
+        array = array[: (end - start) // dtype.itemsize].reshape(entry["shape"])
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise _not_finite(str(path), name)
+        tensors[name] = Tensor(array.copy())
+    return tensors
 
 
 def load_weights(
@@ -152,12 +324,35 @@ def load_weights(
         t.assign(weights[name].to(t.device).cast(t.dtype)).realize()
 
 
-def load_checkpoint(directory: str | Path) -> tuple[MiniGPT, CharTokenizer | None, CheckpointInfo]:
-    """Read a checkpoint written by `save_checkpoint`: (model, tokenizer or None, info)."""
+def _check_meta(meta: dict, path: Path) -> None:
+    """The non-weight fields of config.json: a step count and optional dicts."""
+    step = meta.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"{path}: step is {step!r}, expected an int >= 0.\n{DAMAGED}")
+    for key in ("train", "history"):
+        if not isinstance(meta.get(key), dict | None):
+            raise ValueError(
+                f"{path}: {key!r} is a {type(meta[key]).__name__}, expected an object or null.\n"
+                f"{DAMAGED}"
+            )
+    for name, values in (meta.get("history") or {}).items():
+        if not isinstance(values, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        ):
+            raise ValueError(f"{path}: history {name!r} is not a list of numbers.\n{DAMAGED}")
+
+
+def load_checkpoint(
+    directory: str | Path, with_optimizer: bool = True
+) -> tuple[MiniGPT, CharTokenizer | None, CheckpointInfo]:
+    """Read a checkpoint written by `save_checkpoint`: (model, tokenizer or None, info).
+
+    `with_optimizer=False` skips optimizer.safetensors (sampling does not need it).
+    """
     directory = Path(directory)
     if not directory.is_dir():
         hint = "check the path (it is the --out directory of the training run)."
-        if directory.with_name(f".{directory.name}.old").is_dir():
+        if _old_name(directory).is_dir():
             hint = f"a save was interrupted; rename .{directory.name}.old back to {directory.name}."
         raise ValueError(f"no checkpoint directory at {directory}.\nhelp: {hint}")
     for name in (CONFIG_FILE, MODEL_FILE):
@@ -174,12 +369,10 @@ def load_checkpoint(directory: str | Path) -> tuple[MiniGPT, CharTokenizer | Non
             f"{directory / CONFIG_FILE} has no valid model config ({error}).\n"
             "help: the file was edited or damaged; restore it from a copy."
         ) from None
+    _check_meta(meta, directory / CONFIG_FILE)
     tokenizer = None
     if (tok_path := directory / TOKENIZER_FILE).is_file():
-        try:
-            tokenizer = CharTokenizer.from_json(tok_path.read_text(encoding="utf-8"))
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{tok_path} is not a valid tokenizer ({error}).") from None
+        tokenizer = CharTokenizer.load(tok_path)
         if tokenizer.vocab_size != config.vocab_size:
             raise ValueError(
                 f"{tok_path} has {tokenizer.vocab_size} characters but the model expects "
@@ -187,13 +380,14 @@ def load_checkpoint(directory: str | Path) -> tuple[MiniGPT, CharTokenizer | Non
             )
     model = MiniGPT(config)
     weights_path = directory / MODEL_FILE
+    weights = read_safetensors(weights_path)
     hint = f"{CONFIG_FILE} and {MODEL_FILE} disagree; restore both from the same training run."
-    load_weights(model, _read_safetensors(weights_path), str(weights_path), hint)
+    load_weights(model, weights, str(weights_path), hint)
     optimizer_state = None
-    if (opt_path := directory / OPTIMIZER_FILE).is_file():
-        optimizer_state = _read_safetensors(opt_path)
+    if with_optimizer and (opt_path := directory / OPTIMIZER_FILE).is_file():
+        optimizer_state = read_safetensors(opt_path)
     info = CheckpointInfo(
-        step=int(meta.get("step", 0)),
+        step=meta.get("step", 0),
         train_config=meta.get("train"),
         history=meta.get("history"),
         optimizer_state=optimizer_state,

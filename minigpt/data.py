@@ -7,12 +7,16 @@ run with the same Python version (it differs slightly between versions, as the m
 """
 
 import hashlib
+import http.client
 import json
 import os
+import re
 import sysconfig
 import tempfile
+import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,26 +31,35 @@ STDLIB_MODULES = (
 )  # fmt: skip
 SYNTHETIC_TASKS = ("copy", "reverse", "previous")
 SEPARATOR = "|"  # between question and answer in the synthetic tasks
+DOWNLOAD_SECONDS = 300.0  # a download that takes longer in total is abandoned
+DOWNLOAD_MAX_BYTES = 200_000_000  # corpora are text: anything larger is refused
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file next to `path`, then rename it: never a half-written file."""
+def write_atomic(path: str | Path, content: bytes | Callable[[str], None]) -> Path:
+    """Write `content` (bytes, or a function that writes the file named by its argument) to a
+    temporary file beside `path`, then rename it into place: the real name never holds a
+    half-written or empty file, and the temporary is removed when writing fails."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(content, bytes):
+                f.write(content)
+        if callable(content):
+            content(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; these are shared data
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+    return path
 
 
 class CharTokenizer:
     """One token per distinct character; ids follow the sorted order of the characters."""
 
     def __init__(self, chars: str):
-        if not chars or len(set(chars)) != len(chars):
+        if not isinstance(chars, str) or not chars or len(set(chars)) != len(chars):
             raise ValueError(
                 f"CharTokenizer needs distinct characters, got {chars[:40]!r}.\n"
                 "help: build one from text with CharTokenizer.from_text(text)."
@@ -57,6 +70,11 @@ class CharTokenizer:
     @classmethod
     def from_text(cls, text: str) -> "CharTokenizer":
         """The vocabulary of `text`: every character that occurs in it, sorted."""
+        if not isinstance(text, str) or not text:
+            raise ValueError(
+                f"cannot build a tokenizer from {text!r}: it needs a non-empty string.\n"
+                "help: pass the training text, e.g. CharTokenizer.from_text(load_corpus())."
+            )
         return cls("".join(sorted(set(text))))
 
     @property
@@ -92,7 +110,7 @@ class CharTokenizer:
     @classmethod
     def from_json(cls, text: str) -> "CharTokenizer":
         data = json.loads(text)
-        if not isinstance(data, dict) or data.get("type") != "char":
+        if not isinstance(data, dict) or data.get("type") != "char" or "chars" not in data:
             raise ValueError(
                 f'expected a JSON object with "type": "char", got {text[:60]!r}.\n'
                 "help: pass what CharTokenizer.to_json() wrote."
@@ -104,7 +122,15 @@ class CharTokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> "CharTokenizer":
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        """Read a tokenizer written by `save`; a damaged file gives an error that names it."""
+        try:
+            return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError) as error:  # JSON and decoding errors included
+            first_line = str(error).split("\n")[0]
+            raise ValueError(
+                f"{path} is not a readable tokenizer ({first_line}).\n"
+                "help: the file is damaged; save it again or restore it from a copy."
+            ) from None
 
 
 def stdlib_text() -> str:
@@ -129,8 +155,41 @@ def cache_dir() -> Path:
 
 
 def _fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as response:
-        return response.read()
+    """The body of `url`, within DOWNLOAD_SECONDS in total and DOWNLOAD_MAX_BYTES in size.
+
+    Reads one network chunk at a time (`read1`) so that a server trickling bytes cannot stretch
+    the download past the deadline; a body shorter than its Content-Length is an error.
+    """
+    deadline = time.monotonic() + DOWNLOAD_SECONDS
+    with urllib.request.urlopen(url, timeout=min(60.0, DOWNLOAD_SECONDS)) as response:
+        declared = response.headers.get("Content-Length")
+        declared = int(declared) if declared and declared.isdigit() else None
+        if declared is not None and declared > DOWNLOAD_MAX_BYTES:
+            raise OSError(f"it is {declared:,} bytes, more than {DOWNLOAD_MAX_BYTES:,}")
+        chunks, size = [], 0
+        while chunk := response.read1(1 << 16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > DOWNLOAD_MAX_BYTES:
+                raise OSError(f"it is larger than {DOWNLOAD_MAX_BYTES:,} bytes")
+            if time.monotonic() > deadline:
+                raise OSError(f"it took more than {DOWNLOAD_SECONDS:g} s ({size:,} bytes so far)")
+    if declared is not None and size != declared:
+        raise OSError(f"the server sent {size:,} of {declared:,} bytes")
+    return b"".join(chunks)
+
+
+def _cache_path(url: str) -> Path:
+    """A short, safe file name in `cache_dir()`: a hash of the URL plus the URL's file name."""
+    folder = cache_dir()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(
+            f"the download cache {folder} is a file, not a folder.\n"
+            "help: point MINIGPT_CACHE at a folder (or unset it to use ~/.cache/minigpt)."
+        )
+    name = Path(urllib.parse.urlparse(url).path).name or "corpus.txt"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-80:]  # file systems allow 255 bytes a name
+    return folder / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
 
 
 def _check_sha256(data: bytes, sha256: str | None, origin: str) -> None:
@@ -143,21 +202,34 @@ def _check_sha256(data: bytes, sha256: str | None, origin: str) -> None:
 
 
 def download(url: str, sha256: str | None = None) -> Path:
-    """Download `url` once into `cache_dir()` (atomically) and return the cached file's path."""
-    name = Path(urllib.parse.urlparse(url).path).name or "corpus.txt"
-    path = cache_dir() / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
-    if path.exists():
+    """Download `url` once into `cache_dir()` (atomically) and return the cached file's path.
+
+    Plain http needs `sha256`: without TLS anyone on the way could change the text unnoticed.
+    """
+    if urllib.parse.urlparse(url).scheme == "http" and sha256 is None:
+        raise ValueError(
+            f"{url} uses plain http, which anyone on the network path can alter.\n"
+            "help: use an https URL, or give the file's checksum with sha256= (--sha256)."
+        )
+    path = _cache_path(url)
+    if path.is_file():
         _check_sha256(path.read_bytes(), sha256, f"cached file {path}")
         return path
     try:
         data = _fetch(url)
-    except OSError as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
         raise ValueError(
             f"could not download {url}: {error}.\n"
             "help: check the URL and the network, or download the file yourself and pass its path."
-        ) from error
+        ) from None
     _check_sha256(data, sha256, url)
-    write_atomic(path, data)
+    try:
+        write_atomic(path, data)
+    except OSError as error:
+        raise ValueError(
+            f"could not write the download cache {path} ({error.strerror}).\n"
+            "help: point MINIGPT_CACHE at a writable folder."
+        ) from None
     return path
 
 
@@ -179,12 +251,15 @@ def load_corpus(source: str = DEFAULT_CORPUS, sha256: str | None = None) -> str:
             )
         _check_sha256(path.read_bytes(), sha256, str(path))
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(
             f"corpus {source!r} is not UTF-8 text ({error.reason} at byte {error.start}).\n"
             "help: convert it, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`."
         ) from None
+    if not text:
+        raise ValueError(f"corpus {source!r} is empty.\nhelp: train on a file that holds text.")
+    return text
 
 
 @dataclass
@@ -246,6 +321,8 @@ def get_batch(
     tokens: np.ndarray, batch_size: int, block_size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """`batch_size` random windows: x (B, T) and targets y (B, T) = x shifted left by one token."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}; expected an int >= 1 (rows in a batch).")
     if len(tokens) <= block_size:
         raise ValueError(
             f"{len(tokens)} tokens cannot fill a window of block_size + 1 = {block_size + 1}.\n"

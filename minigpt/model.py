@@ -192,6 +192,10 @@ class MiniGPT:
         """
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
             raise ValueError(f"max_new_tokens={max_new_tokens!r}; expected an int >= 0.")
+        if not isinstance(temperature, int | float | np.floating) or not math.isfinite(temperature):
+            raise ValueError(f"temperature={temperature!r}; expected a finite number >= 0.")
+        if top_k is not None and not isinstance(top_k, int | np.integer):
+            raise ValueError(f"top_k={top_k!r}; expected None or an int.")
         if max_new_tokens < 0 or temperature < 0:
             raise ValueError(
                 f"max_new_tokens={max_new_tokens}, temperature={temperature}; both must be >= 0.\n"

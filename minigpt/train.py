@@ -47,6 +47,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
+        for name in ("lr", "min_lr", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"TrainConfig.{name}={value!r}; expected a finite number.")
         for name in ("steps", "batch_size", "eval_interval", "eval_batches", "checkpoint_interval"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -147,6 +151,8 @@ def _check_data(data: TokenData, model: MiniGPT, what: str) -> TokenData:
                 f"{what} rows have shapes {x.shape} and {y.shape}; expected equal (n, T), "
                 f"T <= block_size={S}.\nhelp: pass (x, y) from synthetic_task, or 1-D token ids."
             )
+        if len(x) == 0:
+            raise ValueError(f"{what} has no rows.\nhelp: pass at least one (x, y) row.")
         if x.min() < 0 or x.max() >= V or y.min() < -1 or y.max() >= V:
             raise ValueError(f"{what} holds ids outside [0, {V}) (targets may also be -1).")
         return x.astype(np.int32), y.astype(np.int32)
@@ -242,6 +248,11 @@ def train(
         t0 = time.perf_counter()
         lr = Tensor([learning_rate(step, config)])
         loss = train_step(Tensor(x), Tensor(y), lr).item()
+        if not math.isfinite(loss):  # diverged: stop before anything is saved from it
+            raise ValueError(
+                f"the loss at step {step} is {loss}: training diverged, and nothing from this "
+                "step on was saved.\nhelp: lower lr, keep grad_clip on (e.g. 1.0), check the data."
+            )
         step_times.append(time.perf_counter() - t0)
         result.step_losses.append(loss)
         result.steps_done = step + 1

@@ -5,14 +5,63 @@ python -m neurosymbolic evaluate --n-worlds 100           # the four agents, as 
 python -m neurosymbolic evaluate --regime hard --ablation # what each part adds to success
 python -m neurosymbolic evaluate --heuristics             # learned heuristic against A*
 python -m neurosymbolic train --out neurosymbolic/weights # retrain the shipped networks
+
+Bad input (flags, output paths, the device) ends with one `error:` line and exit 2 before any work.
 """
 
 import argparse
 import math
 import sys
+import tempfile
 from pathlib import Path
 
+from minigpt.device import DeviceError, pick_device
 from neurosymbolic.evaluate import DEFAULT_NOISE, DEFAULT_SLIP, REGIMES, evaluate, format_table
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a float that is neither NaN nor infinite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _check_writable_folder(folder: Path, flag: str) -> None:
+    """Create `folder` if needed and prove a file can be written there, before any work."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder} is a file, not a folder.\nhelp: name a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"cannot write into {folder} for {flag} ({error.strerror or error}).\n"
+            "help: choose a folder you can write to."
+        ) from None
+
+
+def check_figure_path(out: str) -> Path:
+    """A figure path must end in a picture format matplotlib knows and lie in a writable folder."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(out)
+    if path.is_dir():
+        raise ValueError(
+            f"--out {out} is a folder.\nhelp: name the picture file, e.g. {path / 'episode.png'}."
+        )
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        raise ValueError(
+            f"--out {out} does not end in a picture format ({path.suffix or 'no extension'}).\n"
+            f"help: end it with .png, or one of {', '.join('.' + f for f in sorted(formats))}."
+        )
+    _check_writable_folder(path.parent, "--out")
+    return path
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -25,6 +74,7 @@ def _run(args: argparse.Namespace) -> None:
     from neurosymbolic.viz import draw_trajectory, save_figure
     from neurosymbolic.world import GridWorld
 
+    check_figure_path(args.out)
     regime = REGIMES[args.regime]
     if args.regime != "default":  # a named regime sets the conditions
         args.size, args.noise, args.slip = regime.size, regime.noise, regime.slip
@@ -88,6 +138,7 @@ def _train(args: argparse.Namespace) -> None:
     )
     from neurosymbolic.policy import PolicyTraining, save_policy, score_policy, train_policy
 
+    _check_writable_folder(Path(args.out), "--out")
     perception, _ = train_perception(
         PerceptionTraining(steps=args.perception_steps, lr=5e-3), progress=True
     )
@@ -112,12 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--size", type=int, default=12, help="the world is size x size (default 12)")
     run.add_argument(
-        "--wall-density", type=float, default=0.3, help="fraction of wall cells (default 0.3)"
+        "--wall-density",
+        type=finite_float,
+        default=0.3,
+        help="fraction of wall cells (default 0.3)",
     )
     run.add_argument("--objects", type=int, default=2, help="objects to deliver (default 2)")
-    run.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="observation noise std")
     run.add_argument(
-        "--slip", type=float, default=DEFAULT_SLIP, help="probability that a move slips"
+        "--noise", type=finite_float, default=DEFAULT_NOISE, help="observation noise std"
+    )
+    run.add_argument(
+        "--slip", type=finite_float, default=DEFAULT_SLIP, help="probability that a move slips"
     )
     run.add_argument(
         "--regime",
@@ -131,10 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("evaluate", help="compare the four agents on many worlds")
     ev.add_argument("--n-worlds", type=int, default=100, help="episodes per agent (default 100)")
     ev.add_argument(
-        "--noise", type=float, default=None, help=f"observation noise std ({DEFAULT_NOISE})"
+        "--noise", type=finite_float, default=None, help=f"observation noise std ({DEFAULT_NOISE})"
     )
     ev.add_argument(
-        "--slip", type=float, default=None, help=f"probability that a move slips ({DEFAULT_SLIP})"
+        "--slip",
+        type=finite_float,
+        default=None,
+        help=f"probability that a move slips ({DEFAULT_SLIP})",
     )
     ev.add_argument(
         "--regime",
@@ -145,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--budget",
-        type=float,
+        type=finite_float,
         default=None,
         help="solved only within this multiple of the optimal plan length (e.g. 1.25)",
     )
@@ -175,8 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
+        pick_device()
         args.handler(args)
-    except ValueError as error:  # bad input: say what and how to fix it, without a traceback
+    except (
+        ValueError,
+        DeviceError,
+    ) as error:  # bad input: say what and how to fix it, without a traceback
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 

@@ -2,35 +2,48 @@
 
 A checkpoint is two files that share a stem: ``perception.safetensors`` and ``perception.json``.
 Both are written to a temporary name and renamed, so a crash never leaves half a checkpoint; loading
-checks every weight's shape against the network the config builds before copying anything.
+checks the file's header, every weight's shape against the network the config builds, and that no
+weight is NaN or infinite, before the network is used.
 """
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_save
+from tinygrad.nn.state import get_state_dict, load_state_dict, safe_save
+
+from minigpt.checkpoint import check_finite, read_safetensors
+from minigpt.data import write_atomic
 
 SHIPPED = Path(__file__).parent / "weights"  # trained weights that come with the package
+DAMAGED = "help: the file is damaged; train and save again, or restore it from a copy."
 
 
 def save_checkpoint(model, config, stem: str | Path, extra: dict | None = None) -> Path:
     """Write `model`'s weights and its dataclass `config` (plus `extra` notes) next to `stem`."""
     stem = Path(stem)
+    if stem.is_dir():
+        raise ValueError(
+            f"{stem} is a folder, but a checkpoint stem names two files ({stem.name}.json, "
+            f"{stem.name}.safetensors).\nhelp: pass e.g. {stem / 'perception'}."
+        )
+    weights = get_state_dict(model)
+    check_finite(weights, f"not saving {stem}")
     stem.parent.mkdir(parents=True, exist_ok=True)
     meta = {"kind": type(model).__name__, "config": dataclasses.asdict(config), **(extra or {})}
-    for suffix, write in (
-        (".safetensors", lambda tmp: safe_save(get_state_dict(model), tmp)),
-        (".json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n")),
-    ):
-        fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=stem.name, suffix=".tmp")
-        os.close(fd)
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are shared data
-        os.replace(tmp, stem.with_suffix(suffix))
+    write_atomic(stem.with_suffix(".safetensors"), lambda tmp: safe_save(weights, tmp))
+    write_atomic(stem.with_suffix(".json"), (json.dumps(meta, indent=2) + "\n").encode())
     return stem.with_suffix(".safetensors")
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}).\n{DAMAGED}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise ValueError(f"{path} holds no JSON object with a 'config' object.\n{DAMAGED}")
+    return meta
 
 
 def load_checkpoint(model_class, config_class, stem: str | Path):
@@ -38,20 +51,26 @@ def load_checkpoint(model_class, config_class, stem: str | Path):
     stem = Path(stem)
     weights, meta_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     for path in (weights, meta_path):
-        if not path.exists():
+        if not path.is_file():
             raise ValueError(
                 f"checkpoint file {path} does not exist.\n"
                 f"help: train one first, or pass the stem of a saved {model_class.__name__}."
             )
-    meta = json.loads(meta_path.read_text())
+    meta = _read_meta(meta_path)
     if meta.get("kind") != model_class.__name__:
         raise ValueError(
             f"{meta_path} holds a {meta.get('kind')!r}, not a {model_class.__name__!r}.\n"
             "help: load it with the matching class."
         )
-    model = model_class(config_class(**meta["config"]))
+    try:
+        model = model_class(config_class(**meta["config"]))
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{meta_path} has a config that does not fit {config_class.__name__} "
+            f"({str(error).splitlines()[0]}).\n{DAMAGED}"
+        ) from None
     expected = {k: v.shape for k, v in get_state_dict(model).items()}
-    saved = safe_load(str(weights))
+    saved = read_safetensors(weights)
     found = {k: v.shape for k, v in saved.items()}
     if expected != found:
         raise ValueError(

@@ -19,13 +19,13 @@ y the row, so this module turns them into ``(row, col)`` cells. Optimal lengths 
 moves (diagonals cost sqrt(2)) that never cut a wall corner.
 """
 
-import os
-import tempfile
+import math
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from minigpt.data import write_atomic
 from neurosymbolic.world import Cell
 
 PASSABLE = frozenset(".GS")
@@ -43,10 +43,23 @@ def _bad(path: Path, line_no: int, problem: str, fix: str) -> ValueError:
     return ValueError(f"{path}, line {line_no}: {problem}\nhelp: {fix}")
 
 
+def _read_lines(path: Path, kind: str) -> list[str]:
+    """The file's lines, or a ValueError naming the file when it is missing or not text."""
+    try:
+        return path.read_text(encoding="ascii").splitlines()
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist.\nhelp: check the path of the {kind}.") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not a text {kind} (byte {error.start} is {error.object[error.start]:#04x}).\n"
+            "help: Moving AI files are plain ASCII; check that this is the right file."
+        ) from None
+
+
 def read_movingai_map(path: str | Path) -> np.ndarray:
     """Read a ``.map`` file into an ``(H, W)`` bool array, True where the map blocks."""
     path = Path(path)
-    lines = path.read_text().splitlines()
+    lines = _read_lines(path, ".map file")
     header = [("type", None), ("height", int), ("width", int)]
     values = {}
     for line_no, (key, convert) in enumerate(header, start=1):
@@ -61,13 +74,20 @@ def read_movingai_map(path: str | Path) -> np.ndarray:
             raise _bad(
                 path, line_no, f"{key} must be an integer, got {words[1]!r}.", "fix the header"
             ) from None
+        if convert and values[key] < 1:
+            raise _bad(path, line_no, f"{key} must be >= 1, got {values[key]}.", "fix the header")
     if len(lines) < 4 or lines[3].strip() != "map":
         raise _bad(path, 4, "expected the line 'map' after the header.", "add a line 'map'")
     H, W = values["height"], values["width"]
-    rows = lines[4 : 4 + H]
+    rows = lines[4:]
+    while rows and not rows[-1].strip():
+        rows.pop()  # blank lines at the end of the file are harmless
     if len(rows) != H:
         raise _bad(
-            path, 4 + len(rows), f"expected {H} map rows, found {len(rows)}.", "check 'height'"
+            path,
+            5 + min(len(rows), H),
+            f"expected {H} map rows, found {len(rows)}.",
+            "check 'height' against the rows that follow 'map'",
         )
     walls = np.zeros((H, W), dtype=bool)  # (H, W)
     for row, text in enumerate(rows):
@@ -80,7 +100,7 @@ def read_movingai_map(path: str | Path) -> np.ndarray:
 def read_movingai_scenarios(path: str | Path) -> list[Scenario]:
     """Read a ``.scen`` file into a list of `Scenario` (start, goal, optimal_length)."""
     path = Path(path)
-    lines = path.read_text().splitlines()
+    lines = _read_lines(path, ".scen file")
     if not lines or lines[0].split() != ["version", "1"]:
         raise _bad(
             path, 1, f"expected 'version 1', got {lines[:1]!r}.", "start the file with 'version 1'"
@@ -98,33 +118,40 @@ def read_movingai_scenarios(path: str | Path) -> list[Scenario]:
                 "bucket, map, width, height, start_x, start_y, goal_x, goal_y, optimal_length",
             )
         try:
-            start_x, start_y, goal_x, goal_y = (int(v) for v in fields[4:8])
+            width, height, start_x, start_y, goal_x, goal_y = (int(v) for v in fields[2:8])
             optimal_length = float(fields[8])
         except ValueError:
             raise _bad(
                 path,
                 line_no,
-                f"coordinates must be integers, got {fields[4:9]!r}.",
+                f"sizes and coordinates must be integers, got {fields[2:9]!r}.",
                 "fix the numbers",
             ) from None
+        for name, x, y in (("start", start_x, start_y), ("goal", goal_x, goal_y)):
+            if not (0 <= x < width and 0 <= y < height):
+                raise _bad(
+                    path,
+                    line_no,
+                    f"{name} x={x}, y={y} is outside the {width}x{height} map of this line.",
+                    "x is the column (0..width-1), y the row (0..height-1)",
+                )
+        if not math.isfinite(optimal_length) or optimal_length < 0:
+            raise _bad(
+                path,
+                line_no,
+                f"optimal length {fields[8]!r} is not a finite number >= 0.",
+                "the last field is the optimal path length, e.g. 12.41421356",
+            )
         scenarios.append(Scenario((start_y, start_x), (goal_y, goal_x), optimal_length))
     return scenarios
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as file:
-        file.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def write_movingai_map(path: str | Path, walls: np.ndarray) -> None:
     """Write an ``(H, W)`` bool array as a ``.map`` file (``@`` for walls, ``.`` for free cells)."""
     H, W = walls.shape
     rows = ["".join("@" if wall else "." for wall in row) for row in walls]
-    _write_atomic(Path(path), f"type octile\nheight {H}\nwidth {W}\nmap\n" + "\n".join(rows) + "\n")
+    text = f"type octile\nheight {H}\nwidth {W}\nmap\n" + "\n".join(rows) + "\n"
+    write_atomic(path, text.encode())
 
 
 def write_movingai_scenarios(
@@ -146,4 +173,4 @@ def write_movingai_scenarios(
             f"{length:.8f}",
         ]
         lines.append("\t".join(str(v) for v in fields))
-    _write_atomic(Path(path), "\n".join(lines) + "\n")
+    write_atomic(path, ("\n".join(lines) + "\n").encode())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosymbolic.world import ACTIONS, Cell, GridWorld, State, distance_map
+from neurosymbolic.world import ACTIONS, Cell, GridWorld, State, check_cell, distance_map
 
 SQRT2 = math.sqrt(2.0)
 # name, (d_row, d_col), cost; the first four are the world's moves
@@ -241,7 +241,7 @@ def _planning_walls(world: GridWorld, walls: np.ndarray | None, state: State | N
             f"walls must be a bool array of the world's shape {world.shape}, got {walls.dtype} "
             f"{walls.shape}.\nhelp: threshold a probability map first: `probs > 0.5`."
         )
-    cell = (state or world.initial_state()).cell
+    cell = check_cell("the state's cell", (state or world.initial_state()).cell, walls, True)
     if walls[cell]:
         walls = walls.copy()
         walls[cell] = False  # the agent stands there, so it is free whatever the map says
@@ -259,11 +259,22 @@ def astar_path(
     """A shortest start-to-goal path on `walls`, fast enough for 512x512 maps in pure Python.
 
     Cells are flattened to ints (``row * W + col``); costs and the closed set live in flat lists.
-    `heuristic` is ``"manhattan"`` (octile distance when moves=8) or ``"zero"``.
+    `heuristic` is ``"manhattan"`` (octile distance when moves=8) or ``"zero"``. The start must be
+    a free cell inside the map (ValueError otherwise); a goal on a wall raises `NoPlanError`.
     """
     _check_moves(moves)
     if heuristic not in ("manhattan", "zero"):
         raise ValueError(f"unknown heuristic {heuristic!r}.\nhelp: use 'manhattan' or 'zero'.")
+    walls = np.asarray(walls)
+    if walls.ndim != 2 or walls.dtype != np.bool_ or walls.size == 0:
+        raise ValueError(
+            f"walls must be a non-empty 2-D bool array (H, W), got dtype {walls.dtype} and shape "
+            f"{walls.shape}.\nhelp: threshold a probability map first: `probs > 0.5`."
+        )
+    start = check_cell("start", start, walls)
+    goal = check_cell("goal", goal, walls, allow_wall=True)
+    if walls[goal]:
+        raise NoPlanError(f"the goal {goal} is on a wall.\nhelp: choose a free goal cell.")
     H, W = walls.shape
     blocked = walls.ravel().tolist()
     start_i, goal_i = start[0] * W + start[1], goal[0] * W + goal[1]

@@ -278,5 +278,8 @@ def save_gif(anim: FuncAnimation, path: str | Path, fps: int = 6) -> Path:
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Save a figure (written to a temporary file, renamed when complete)."""
-    return _write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi))
+    """Save a figure (written to a temporary file, renamed when complete); no extension means PNG."""
+    if Path(path).is_dir():
+        raise ValueError(f"{path} is a folder.\nhelp: name the picture file, e.g. episode.png.")
+    picture_format = Path(path).suffix[1:].lower() or "png"  # else savefig renames the temporary
+    return _write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=picture_format))

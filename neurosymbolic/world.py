@@ -18,6 +18,7 @@ True
 The world only holds data and rules: pictures are drawn by `neurosymbolic.viz`.
 """
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -70,7 +71,8 @@ def distance_map(walls: np.ndarray, source: Cell) -> np.ndarray:
     return dist
 
 
-def _check_cell(name: str, cell, walls: np.ndarray) -> Cell:
+def check_cell(name: str, cell, walls: np.ndarray, allow_wall: bool = False) -> Cell:
+    """`cell` as a (row, col) tuple of ints inside `walls` (and not on a wall unless allowed)."""
     H, W = walls.shape
     if not (isinstance(cell, tuple | list) and len(cell) == 2 and all(_is_int(v) for v in cell)):
         raise ValueError(
@@ -83,7 +85,7 @@ def _check_cell(name: str, cell, walls: np.ndarray) -> Cell:
             f"{name} {cell} is outside the {H}x{W} map (rows 0..{H - 1}, cols 0..{W - 1}).\n"
             "help: cells are (row, col), not (x, y); check the order and the map size."
         )
-    if walls[cell]:
+    if walls[cell] and not allow_wall:
         raise ValueError(f"{name} {cell} is on a wall.\nhelp: put {name} on a free cell.")
     return cell
 
@@ -115,10 +117,10 @@ class GridWorld:
             )
         self.walls = walls.copy()  # (H, W), True = wall
         self.walls.flags.writeable = False
-        self.start = _check_cell("start", start, self.walls)
-        self.goal = _check_cell("goal", goal, self.walls)
+        self.start = check_cell("start", start, self.walls)
+        self.goal = check_cell("goal", goal, self.walls)
         self.objects = {
-            str(n): _check_cell(f"object {n!r}", c, self.walls) for n, c in (objects or {}).items()
+            str(n): check_cell(f"object {n!r}", c, self.walls) for n, c in (objects or {}).items()
         }
         if len(set(self.objects.values())) != len(self.objects):
             raise ValueError(
@@ -202,8 +204,14 @@ class GridWorld:
 
     def observe(self, noise: float, rng: np.random.Generator) -> np.ndarray:
         """A noisy look at the walls: 1.0 on walls, 0.0 on free cells, plus N(0, noise**2) noise."""
-        if noise < 0:
-            raise ValueError(f"noise must be >= 0, got {noise}.\nhelp: e.g. noise=0.5.")
+        if (
+            not isinstance(noise, int | float | np.floating)
+            or not math.isfinite(noise)
+            or noise < 0
+        ):
+            raise ValueError(
+                f"noise must be a finite number >= 0, got {noise!r}.\nhelp: e.g. noise=0.5."
+            )
         return (self.walls + noise * rng.standard_normal(self.shape)).astype(np.float32)  # (H, W)
 
     # -- building worlds ----------------------------------------------------------------------
@@ -268,6 +276,12 @@ class GridWorld:
         start, goal and objects go on distinct cells of the largest connected free region (found by
         breadth-first search), and the walls are drawn again when that region is too small.
         """
+        pair = isinstance(size, tuple | list) and len(size) == 2 and all(map(_is_int, size))
+        if not (_is_int(size) or pair):
+            raise ValueError(
+                f"size must be an int or an (H, W) pair of ints, got {size!r}.\n"
+                "help: e.g. size=12 or (10, 16)."
+            )
         H, W = (size, size) if _is_int(size) else size
         if H < 2 or W < 2:
             raise ValueError(
@@ -278,7 +292,7 @@ class GridWorld:
                 f"wall_density must be in [0, 0.6], got {wall_density}.\n"
                 "help: denser maps rarely leave a connected region; try 0.3."
             )
-        if not 0 <= n_objects <= 26:
+        if not _is_int(n_objects) or not 0 <= n_objects <= 26:
             raise ValueError(
                 f"n_objects must be in 0..26, got {n_objects}.\nhelp: objects are named a-z."
             )

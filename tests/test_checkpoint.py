@@ -1,20 +1,32 @@
 """Checkpoints: exact round trip, atomic replacement, and clear errors for damaged files."""
 
 import json
+import os
 import shutil
+import struct
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 from tinygrad import Tensor
+from tinygrad.nn.state import get_state_dict, safe_save
 
 from minigpt import checkpoint
-from minigpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from minigpt.checkpoint import CheckpointLock, load_checkpoint, load_weights, save_checkpoint
 from minigpt.data import CharTokenizer
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.train import TrainConfig
 
 CONFIG = GPTConfig(vocab_size=7, block_size=8, n_layer=2, n_head=2, n_embd=32)
 IDS = np.random.default_rng(0).integers(0, 7, (2, 8))
+
+
+def _header(entries: dict) -> bytes:
+    """A safetensors file with this header and 8 bytes of data."""
+    text = json.dumps(entries).encode()
+    return struct.pack("<Q", len(text)) + text + bytes(8)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +127,192 @@ def test_tokenizer_that_does_not_fit_the_model(saved):
 def test_load_weights_lists_missing_names(model):
     with pytest.raises(ValueError, match="missing: blocks.0.attn.c_attn.bias"):
         load_weights(MiniGPT(CONFIG), {"tok_emb.weight": Tensor.zeros(7, 32)})
+
+
+def _with_nan(model, name="blocks.0.mlp.c_fc.weight"):
+    weights = dict(get_state_dict(model))
+    bad = weights[name].numpy().copy()
+    bad[0, 0] = np.nan
+    weights[name] = Tensor(bad)
+    return weights
+
+
+def test_folder_with_other_files_is_never_replaced(tmp_path, model):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match=r"holds files that are not part of a checkpoint \(notes"):
+        save_checkpoint(folder, model)
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ValueError, match="a_file is a file"):
+        save_checkpoint(tmp_path / "a_file", model)
+
+
+def test_nan_weights_are_neither_saved_nor_loaded(saved, model, tmp_path):
+    diverged = MiniGPT(CONFIG)
+    load_weights(diverged, _with_nan(model))
+    with pytest.raises(ValueError, match=r"not saving .*ckpt: tensor 'blocks.0.mlp.c_fc.weight'"):
+        save_checkpoint(saved, diverged, step=7)
+    assert load_checkpoint(saved)[2].step == 5  # the good checkpoint is untouched
+    safe_save(_with_nan(model), str(saved / "model.safetensors"))
+    with pytest.raises(
+        ValueError, match=r"model.safetensors: tensor 'blocks.0.mlp.c_fc.weight' holds"
+    ):
+        load_checkpoint(saved)
+
+
+@pytest.mark.parametrize(
+    "header, match",
+    [
+        (struct.pack("<Q", 10**15), "the header claims 1000000000000000 bytes"),
+        (struct.pack("<Q", 2) + b"[]", "the header is a list"),
+        (
+            _header({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 8]}}),
+            r"tensor 'w' of shape \[2, 3\] needs 24 bytes",
+        ),
+        (_header({"w": {"dtype": "Q9", "shape": [1], "data_offsets": [0, 4]}}), "no known dtype"),
+        (
+            _header({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}),
+            "outside the file",
+        ),
+    ],
+)
+def test_damaged_safetensors_headers(saved, header, match):
+    (saved / "model.safetensors").write_bytes(header)
+    with pytest.raises(
+        ValueError, match=f"model.safetensors is not a readable safetensors file.*{match}"
+    ):
+        load_checkpoint(saved)
+
+
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("step", None, "step is None, expected an int >= 0"),
+        ("step", -2, "step is -2"),
+        ("history", [1, 2], "'history' is a list, expected an object or null"),
+        ("history", {"val_losses": ["a"]}, "history 'val_losses' is not a list of numbers"),
+        ("train", "fast", "'train' is a str"),
+    ],
+)
+def test_damaged_config_fields(saved, key, value, match):
+    meta = json.loads((saved / "config.json").read_text())
+    meta[key] = value
+    (saved / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=f"config.json: {match}"):
+        load_checkpoint(saved)
+
+
+def test_damaged_optimizer_file_does_not_stop_sampling(saved):
+    (saved / "optimizer.safetensors").write_bytes(b"\x00" * 5)
+    with pytest.raises(ValueError, match="optimizer.safetensors is not a readable"):
+        load_checkpoint(saved)
+    _, tokenizer, info = load_checkpoint(saved, with_optimizer=False)
+    assert tokenizer.chars == "abcdef|" and info.optimizer_state is None and info.step == 5
+
+
+def test_stale_temporaries_go_live_ones_stay(saved, model):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = saved.parent / f".ckpt.{dead.pid}.abc.tmp"
+    live = saved.parent / f".ckpt.{os.getppid()}.def.tmp"  # our parent process is running
+    for folder in (stale, live):
+        folder.mkdir()
+    save_checkpoint(saved, model, step=6)
+    assert not stale.exists() and live.exists()
+    assert load_checkpoint(saved)[2].step == 6
+    assert oct(saved.stat().st_mode & 0o777) == "0o755"
+    assert {oct(p.stat().st_mode & 0o777) for p in saved.iterdir()} == {"0o644"}
+
+
+def test_save_after_an_interrupted_swap_restores_first(saved, model):
+    """Killed between the two renames, only .ckpt.old is left; the next save must not delete it
+    before its own checkpoint is in place."""
+    shutil.move(saved, saved.with_name(".ckpt.old"))
+    assert checkpoint.recover_interrupted_save(saved)
+    assert load_checkpoint(saved)[2].step == 5 and not saved.with_name(".ckpt.old").exists()
+
+
+def test_lock_refuses_a_second_writer_and_takes_over_a_stale_one(tmp_path):
+    lock_path = tmp_path / ".run.lock"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock_path.write_text(str(sleeper.pid))
+        with pytest.raises(ValueError, match=f"another run \\(process {sleeper.pid}\\) is writing"):
+            CheckpointLock(tmp_path / "run").__enter__()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with CheckpointLock(tmp_path / "run"):  # its owner is gone: a stale lock
+        assert lock_path.read_text() == str(os.getpid())
+    assert not lock_path.exists()
+
+
+def test_fuzz_every_file_of_a_checkpoint(saved, tmp_path):
+    """Random bytes and random truncations of each file: a ValueError naming the file, or a
+    successful load when the damage missed everything that matters; never another exception."""
+    rng = np.random.default_rng(0)
+    originals = {p.name: p.read_bytes() for p in saved.iterdir()}
+    failures = 0
+    for trial in range(12):
+        name = sorted(originals)[trial % len(originals)]
+        data = originals[name]
+        if trial % 2:
+            damaged = data[: int(rng.integers(0, len(data)))]
+        else:
+            damaged = bytearray(data)
+            for i in rng.integers(0, min(len(data), 400), 4):  # headers live at the start
+                damaged[i] = int(rng.integers(0, 256))
+            damaged = bytes(damaged)
+        (saved / name).write_bytes(damaged)
+        try:
+            load_checkpoint(saved)
+        except ValueError as error:
+            assert name in str(error), str(error)
+            failures += 1
+        (saved / name).write_bytes(data)
+    assert failures >= 6  # every truncation at least
+
+
+SAVER = """
+import sys
+import time
+from tinygrad import Tensor
+from minigpt.checkpoint import save_checkpoint
+from minigpt.model import GPTConfig, MiniGPT
+
+model = MiniGPT(GPTConfig(vocab_size=7, block_size=8, n_layer=2, n_head=2, n_embd=32))
+state = {"m.tok_emb.weight": Tensor.ones(7, 32).contiguous()}
+step = int(sys.argv[2])
+while True:
+    step += 1
+    save_checkpoint(sys.argv[1], model, step=step, optimizer_state=state)
+    print(step, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_never_loses_the_checkpoint(tmp_path):
+    """A process saving in a loop is killed at random moments (mid-save included): the folder
+    always yields one complete checkpoint with the last or next step, and no temporary survives
+    the next save."""
+    out, rng, last = tmp_path / "ckpt", np.random.default_rng(3), 0
+    for _ in range(6):
+        child = subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(out), str(last)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            first = int(child.stdout.readline())  # one save done: the loop is running
+            time.sleep(float(rng.uniform(0.0, 0.4)))
+        finally:
+            child.kill()  # SIGKILL: no cleanup runs
+            child.wait()
+        printed = [first, *(int(line) for line in child.stdout.read().split())]
+        checkpoint.recover_interrupted_save(out)  # what the next save or run does first
+        step = load_checkpoint(out)[2].step
+        assert step in (printed[-1], printed[-1] + 1)
+        last = step
+    save_checkpoint(out, MiniGPT(CONFIG), step=last + 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]

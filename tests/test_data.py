@@ -1,7 +1,11 @@
-"""Tokenizer, corpora (built-in, file, URL via file://), synthetic tasks, split and batches."""
+"""Tokenizer, corpora (built-in, file, URL via file:// and a local http server), synthetic tasks,
+split and batches. No test reaches outside this machine."""
 
 import hashlib
+import http.server
 import re
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -140,3 +144,121 @@ def test_split_and_batch_errors():
         split(np.arange(3), 0.1)
     with pytest.raises(ValueError, match="cannot fill a window"):
         get_batch(np.arange(8), 2, 8, np.random.default_rng(0))
+
+
+class _Corpora(http.server.BaseHTTPRequestHandler):
+    """A local server with the ways a download goes wrong; every response ends by itself."""
+
+    BODY = b"served text\n"
+
+    def do_GET(self):
+        if self.path == "/trickle.txt":  # one byte every 0.05 s, 10 s at most
+            self.send_response(200)
+            self.send_header("Content-Length", "200")
+            self.end_headers()
+            for _ in range(200):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    return
+                time.sleep(0.05)
+        elif self.path == "/short.txt":  # promises 100 bytes, sends 10
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+        elif self.path == "/big.txt":  # declares more than the size cap
+            self.send_response(200)
+            self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(self.BODY)))
+            self.end_headers()
+            self.wfile.write(self.BODY)
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Corpora)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIGPT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_plain_http_needs_a_checksum(server, cache):
+    url = f"{server}/ok.txt"
+    with pytest.raises(ValueError, match=r"uses plain http[\s\S]*https URL, or give"):
+        load_corpus(url)
+    good = hashlib.sha256(_Corpora.BODY).hexdigest()
+    assert load_corpus(url, sha256=good) == "served text\n"
+    (cached,) = cache.iterdir()
+    assert cached.stat().st_mode & 0o777 == 0o644
+    cached.write_text("changed on disk\n")
+    with pytest.raises(ValueError, match="cached file .* has sha256"):
+        load_corpus(url, sha256=good)
+
+
+def test_download_has_a_total_deadline(server, cache, monkeypatch):
+    monkeypatch.setattr(data, "DOWNLOAD_SECONDS", 0.5)
+    with pytest.raises(ValueError, match=r"could not download .*took more than 0.5 s"):
+        load_corpus(f"{server}/trickle.txt", sha256="ab" * 32)
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_short_and_oversized_bodies(server, cache, monkeypatch):
+    with pytest.raises(ValueError, match="the server sent 10 of 100 bytes"):
+        load_corpus(f"{server}/short.txt", sha256="ab" * 32)
+    with pytest.raises(ValueError, match="more than 200,000,000"):
+        load_corpus(f"{server}/big.txt", sha256="ab" * 32)
+    monkeypatch.setattr(data, "DOWNLOAD_MAX_BYTES", 5)
+    with pytest.raises(ValueError, match="it is 12 bytes, more than 5"):
+        load_corpus(f"{server}/ok.txt", sha256="ab" * 32)
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_long_url_names_and_a_cache_that_is_a_file(server, cache, tmp_path, monkeypatch):
+    good = hashlib.sha256(_Corpora.BODY).hexdigest()
+    assert load_corpus(f"{server}/{'n' * 250}.txt", sha256=good) == "served text\n"
+    (cached,) = cache.iterdir()
+    assert len(cached.name) <= 100
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setenv("MINIGPT_CACHE", str(tmp_path / "a_file"))
+    with pytest.raises(ValueError, match="cache .*a_file is a file, not a folder"):
+        load_corpus(f"{server}/ok.txt", sha256=good)
+    assert (tmp_path / "a_file").read_text() == "not a folder"
+
+
+def test_empty_corpus_and_empty_text(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="corpus '.*empty.txt' is empty"):
+        load_corpus(str(tmp_path / "empty.txt"))
+    with pytest.raises(ValueError, match="needs a non-empty string"):
+        CharTokenizer.from_text("")
+
+
+def test_damaged_tokenizer_file_is_named(tmp_path):
+    path = tmp_path / "tok.json"
+    for damaged in (b"\xff\xfe", b'{"type": "char"}', b'{"type": "char", "chars": [1]}', b"[1"):
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError, match=r"tok.json is not a readable tokenizer"):
+            CharTokenizer.load(path)
+
+
+def test_batch_of_zero_rows_is_refused():
+    with pytest.raises(ValueError, match="batch_size=0; expected an int >= 1"):
+        get_batch(np.arange(100), 0, 8, np.random.default_rng(0))

@@ -35,3 +35,63 @@ def test_every_flag_has_help():
     for sub in commands.choices.values():
         for action in sub._actions:
             assert action.help, f"{action.option_strings} has no help"
+
+
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("noext", "does not end in a picture format (no extension)"),
+        ("picture.xyz", "does not end in a picture format (.xyz)"),
+        (".", "is a folder"),
+        ("a_file/episode.png", "a_file is a file, not a folder"),
+    ],
+)
+def test_figure_path_is_checked_before_the_episode(tmp_path, monkeypatch, capsys, out, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--out", out, "--size", "8", "--objects", "1"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "steps" not in captured.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written
+    assert (tmp_path / "a_file").read_text() == "mine"
+
+
+def test_save_figure_without_an_extension_writes_png(tmp_path):
+    from matplotlib.figure import Figure
+
+    from neurosymbolic.viz import save_figure
+
+    fig = Figure(figsize=(1, 1))
+    fig.add_subplot().plot([0, 1])
+    save_figure(fig, tmp_path / "noext")
+    assert (tmp_path / "noext").read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in tmp_path.iterdir()] == ["noext"]
+    with pytest.raises(ValueError, match="is a folder"):
+        save_figure(fig, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "args", [["run", "--noise", "nan"], ["evaluate", "--noise", "inf"], ["run", "--slip", "nan"]]
+)
+def test_non_finite_numbers_are_refused(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert "is not a finite number" in capsys.readouterr().err
+
+
+def test_device_problems_are_one_error_line(monkeypatch, capsys):
+    monkeypatch.setenv("DEV", "NOSUCH")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--n-worlds", "1"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: DEV='NOSUCH' is not a tinygrad device")
+
+
+def test_train_out_must_be_a_writable_folder(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(SystemExit):
+        main(["train", "--out", str(tmp_path / "a_file"), "--perception-steps", "1"])
+    assert "a_file is a file, not a folder" in capsys.readouterr().err

@@ -211,3 +211,30 @@ def test_record_expansions():
     plan = astar(world, record_expansions=True)
     assert len(plan.expansions) == plan.expanded and plan.expansions[0] == world.start
     assert astar(world).expansions is None
+
+
+@pytest.mark.parametrize(
+    "start, goal, error, match",
+    [
+        ((-1, 0), (2, 2), ValueError, r"start \(-1, 0\) is outside the 3x3 map"),
+        ((0, 0), (3, 1), ValueError, r"goal \(3, 1\) is outside the 3x3 map"),
+        ((1, 1), (2, 2), ValueError, r"start \(1, 1\) is on a wall"),
+        ((0, 0), (1, 1), NoPlanError, r"the goal \(1, 1\) is on a wall"),
+        ((0, 0.5), (2, 2), ValueError, "start must be a \\(row, col\\) pair of ints"),
+    ],
+)
+def test_astar_path_checks_its_cells(start, goal, error, match):
+    walls = np.zeros((3, 3), bool)
+    walls[1, 1] = True
+    with pytest.raises(error, match=match):
+        astar_path(walls, start, goal)
+
+
+def test_astar_path_checks_its_walls():
+    with pytest.raises(ValueError, match="non-empty 2-D bool array"):
+        astar_path(np.zeros((3, 3)), (0, 0), (2, 2))
+    with pytest.raises(ValueError, match="non-empty 2-D bool array"):
+        astar_path(np.zeros((0, 3), bool), (0, 0), (2, 2))
+    world = GridWorld.from_ascii("S.G")
+    with pytest.raises(ValueError, match="the state's cell .* is outside"):
+        astar(world, state=State((0, 5)))

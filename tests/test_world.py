@@ -124,7 +124,7 @@ def test_invalid_arguments():
         world.step(world.initial_state(), "up", slip=0.5)
     with pytest.raises(ValueError, match="wall_density"):
         GridWorld.random(8, 0.9)
-    with pytest.raises(ValueError, match="noise must be >= 0"):
+    with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
         world.observe(-1.0, np.random.default_rng(0))
 
 
@@ -170,10 +170,88 @@ def test_malformed_map(tmp_path, text, match):
     [
         ("version 2\n", "line 1: expected 'version 1'"),
         ("version 1\n0\tm\t4\t4\t1\t1\t2\n", "line 2: expected 9 tab-separated"),
-        ("version 1\n0\tm\t4\t4\t1\ta\t2\t2\t1.0\n", "line 2: coordinates must be integers"),
+        (
+            "version 1\n0\tm\t4\t4\t1\ta\t2\t2\t1.0\n",
+            "line 2: sizes and coordinates must be integers",
+        ),
     ],
 )
 def test_malformed_scenarios(tmp_path, text, match):
     (tmp_path / "bad.scen").write_text(text)
     with pytest.raises(ValueError, match=match):
         read_movingai_scenarios(tmp_path / "bad.scen")
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("type octile\nheight 1\nwidth 2\nmap\n..\n..\n", "line 6: expected 1 map rows, found 2"),
+        ("type octile\nheight 0\nwidth 2\nmap\n", "line 2: height must be >= 1, got 0"),
+        ("type octile\nheight 1\nwidth 0\nmap\n\n", "line 3: width must be >= 1, got 0"),
+    ],
+)
+def test_map_sizes_must_match_the_rows(tmp_path, text, match):
+    (tmp_path / "bad.map").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_movingai_map(tmp_path / "bad.map")
+
+
+def test_binary_and_missing_files_are_named(tmp_path):
+    (tmp_path / "bin.map").write_bytes(b"type octile\n\xff\xd8\xff\xe0")
+    with pytest.raises(ValueError, match=r"bin.map is not a text .map file \(byte 12 is 0xff\)"):
+        read_movingai_map(tmp_path / "bin.map")
+    with pytest.raises(ValueError, match="nothing.scen does not exist"):
+        read_movingai_scenarios(tmp_path / "nothing.scen")
+
+
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ("4\t4\t4\t1\t2\t2\t1.0", "start x=4, y=1 is outside the 4x4 map"),
+        ("4\t4\t1\t1\t2\t-1\t1.0", "goal x=2, y=-1 is outside"),
+        ("4\t4\t1\t1\t2\t2\tnan", "optimal length 'nan' is not a finite number"),
+        ("4\t4\t1\t1\t2\t2\t-3", "optimal length '-3'"),
+        ("4\tx\t1\t1\t2\t2\t1.0", "sizes and coordinates must be integers"),
+    ],
+)
+def test_scenarios_must_lie_on_their_map(tmp_path, fields, match):
+    (tmp_path / "bad.scen").write_text(f"version 1\n0\tm.map\t{fields}\n")
+    with pytest.raises(ValueError, match=f"line 2: {match}"):
+        read_movingai_scenarios(tmp_path / "bad.scen")
+
+
+@pytest.mark.parametrize("noise", [float("nan"), float("inf"), -0.1, "0.5"])
+def test_observe_needs_finite_noise(noise):
+    world = GridWorld.from_ascii(SMALL)
+    with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
+        world.observe(noise, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("size", [2.5, (4,), "8", (4, 4.0)])
+def test_random_world_size_must_be_ints(size):
+    with pytest.raises(ValueError, match="size must be an int or an \\(H, W\\) pair"):
+        GridWorld.random(size)
+
+
+def test_fuzz_map_and_scenario_readers(tmp_path):
+    """Random bytes and truncations of valid files: a ValueError naming the file or a valid result."""
+    rng = np.random.default_rng(2)
+    walls = GridWorld.random((5, 7), 0.3, 0, seed=4).walls
+    write_movingai_map(tmp_path / "m.map", walls)
+    write_movingai_scenarios(
+        tmp_path / "m.scen", "m.map", walls.shape, [Scenario((0, 1), (4, 6), 7.0)]
+    )
+    for name, reader in (("m.map", read_movingai_map), ("m.scen", read_movingai_scenarios)):
+        data = (tmp_path / name).read_bytes()
+        for trial in range(40):
+            if trial % 2:
+                damaged = data[: int(rng.integers(0, len(data)))]
+            else:
+                damaged = bytearray(data)
+                for i in rng.integers(0, len(data), 2):
+                    damaged[i] = int(rng.integers(0, 256))
+            (tmp_path / f"bad-{name}").write_bytes(bytes(damaged))
+            try:
+                reader(tmp_path / f"bad-{name}")
+            except ValueError as error:
+                assert f"bad-{name}" in str(error)
