@@ -80,39 +80,30 @@ class KVCache:
 
     Fixed-size buffers of `max_len` slots (the model's block_size): the shapes never change, so the
     one-token decoding step can be compiled once with TinyJit and replayed. Slots past the current
-    position hold stale numbers; the mask from `visible` hides them. Keys and values share one
-    buffer `kv` (2, B, nh, max_len, hs), so a single kernel writes both for each new token.
+    position hold stale numbers; the mask from `visible` hides them.
     """
 
     def __init__(self, batch_size: int, n_head: int, max_len: int, head_size: int):
         self.max_len = max_len
-        self.kv = Tensor.zeros(2, batch_size, n_head, max_len, head_size).contiguous().realize()
-
-    @property
-    def k(self) -> Tensor:
-        """Cached keys (B, nh, max_len, hs)."""
-        return self.kv[0]
-
-    @property
-    def v(self) -> Tensor:
-        """Cached values (B, nh, max_len, hs)."""
-        return self.kv[1]
+        self.k = Tensor.zeros(batch_size, n_head, max_len, head_size).contiguous().realize()
+        self.v = Tensor.zeros(batch_size, n_head, max_len, head_size).contiguous().realize()
 
     def store_prefix(self, k: Tensor, v: Tensor) -> None:
         """Remember the keys and values of positions 0 .. T-1 (a prompt), k and v (B, nh, T, hs)."""
-        pad = ((0, 0), (0, 0), (0, 0), (0, self.max_len - k.shape[2]), (0, 0))
-        self.kv.assign(Tensor.stack(k, v).pad(pad))  # (2, B, nh, max_len, hs)
+        pad = ((0, 0), (0, 0), (0, self.max_len - k.shape[2]), (0, 0))
+        self.k.assign(k.pad(pad))  # (B, nh, max_len, hs)
+        self.v.assign(v.pad(pad))
 
     def append(self, k: Tensor, v: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
         """Write one position's k, v (B, nh, 1, hs) into slot `pos` (a (1,) int Tensor).
 
-        Returns all slots of keys and of values, each (B, nh, max_len, hs); `pos` is a Tensor, not
-        a Python int, so a jitted step sees the new position on every replay instead of the one
-        it was captured with.
+        Returns all slots (B, nh, max_len, hs); `pos` is a Tensor, not a Python int, so a jitted
+        step sees the new position on every replay instead of the one it was captured with.
         """
-        here = (Tensor.arange(self.max_len) == pos).reshape(1, 1, 1, self.max_len, 1)
-        self.kv.assign(here.where(Tensor.stack(k, v), self.kv))  # (2, B, nh, max_len, hs)
-        return self.kv[0], self.kv[1]
+        here = (Tensor.arange(self.max_len) == pos).reshape(1, 1, self.max_len, 1)
+        self.k.assign(here.where(k, self.k))  # (B, nh, max_len, hs)
+        self.v.assign(here.where(v, self.v))
+        return self.k, self.v
 
     def visible(self, pos: Tensor) -> Tensor:
         """Boolean mask (1, 1, 1, max_len): the query at `pos` sees slots 0 .. pos."""
@@ -152,7 +143,7 @@ class MultiHeadAttention:
         hs = C // self.n_head
         # contiguous_backward stores the gradient of the fused projection (B, T, 3C) once: the
         # two matmuls of c_attn's backward then read one dense array instead of gathering dq, dk
-        # and dv from three buffers at every step of their loops (~4x slower kernels on a CPU).
+        # and dv from three buffers at every step of their loops (~2x slower kernels on a CPU).
         qkv = self.c_attn(x).contiguous_backward()  # (B, T, 3C)
         q, k, v = qkv.split(C, dim=2)  # 3 x (B, T, C)
         # (B,T,C) -> (B,nh,T,hs). contiguous_backward stores each head-split gradient: without it

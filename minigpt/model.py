@@ -265,7 +265,7 @@ class _Decoder:
         )
 
     def _realize_with_caches(self, logits: Tensor) -> Tensor:
-        caches = [cache.kv for cache in self.caches or []]
+        caches = [t for cache in self.caches or [] for t in (cache.k, cache.v)]
         Tensor.realize(logits, *caches)
         return logits
 
