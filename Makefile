@@ -74,10 +74,10 @@ bench: setup
 	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done
 
 # Optional: search tinygrad's kernel choices (BEAM) for MiniGPT again and merge them into
-# minigpt/tuned_kernels.json, for other shapes or another CPU (minutes; see minigpt/tuning.py).
+# minigpt/tuned_kernels.json, for other shapes or another CPU (minutes; see minigpt/tuning_search.py).
 # Example: make tune TUNE_ARGS="--vocab 65 --batch-size 32"
 tune: setup
-	$(BIN)/python -m minigpt.tuning $(TUNE_ARGS)
+	$(BIN)/python -m minigpt.tuning_search $(TUNE_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

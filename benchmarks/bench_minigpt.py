@@ -7,6 +7,11 @@ every minigpt process gets an empty private tinygrad cache (CACHEDB in a tempora
 its first step pays the whole compile, as on a fresh machine. PyTorch is optional: without it
 the PyTorch rows print a skip line.
 
+GFLOPS divide the step's floating-point work (tinygrad's count for MiniGPT's kernels; PyTorch runs
+the same model, so the same count) by the median wall time. "CPU ms" is the process's CPU time per
+step: on a shared machine it shows the work done even when other processes steal the cores. The
+top-kernel table times every kernel of one replayed step in CPU time of the calling thread.
+
     python benchmarks/bench_minigpt.py              # ~3-4 minutes on 2 cores
     python benchmarks/bench_minigpt.py --steps 30   # more replayed steps per row
 """
@@ -25,6 +30,7 @@ import numpy as np
 
 SHAPES = {"vocab_size": 100, "block_size": 64, "n_layer": 4, "n_head": 4, "n_embd": 128}
 BATCH, WARMUP_CALLS = 12, 2  # a TinyJit compiles on call 1 and captures on call 2
+TOP_KERNELS = 8  # rows of the slowest-kernels table
 
 
 def _peak_mib() -> float:
@@ -35,6 +41,38 @@ def _batches(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
     x = rng.integers(0, SHAPES["vocab_size"], (n, BATCH, SHAPES["block_size"] + 1))
     return [(b[:, :-1].astype(np.int64), b[:, 1:].astype(np.int64)) for b in x]
+
+
+def _kernel_profile(fn) -> tuple[float, list[tuple[str, int, float, float]]]:
+    """Run `fn` once with every CPU kernel timed: (step GFLOP, [(name, calls, seconds, GFLOP)])."""
+    from collections import defaultdict
+
+    from tinygrad.engine import realize
+    from tinygrad.runtime import ops_cpu
+    from tinygrad.uop.ops import Ops
+
+    seconds, calls, flops = defaultdict(float), defaultdict(int), defaultdict(float)
+    run, track = ops_cpu.CPUProgram.__call__, realize.track_stats
+
+    def timed(program, *args, **kwargs):
+        start = time.thread_time()
+        result = run(program, *args, **kwargs)
+        seconds[program.name] += time.thread_time() - start
+        calls[program.name] += 1
+        return result
+
+    def count(ctx, call, start, times):
+        if call.src[0].op is Ops.PROGRAM:
+            flops[call.src[0].arg.function_name] += float(realize.estimate_uop(call).ops)
+        return track(ctx, call, start, times)
+
+    ops_cpu.CPUProgram.__call__, realize.track_stats = timed, count
+    try:
+        fn()
+    finally:
+        ops_cpu.CPUProgram.__call__, realize.track_stats = run, track
+    rows = [(name, calls[name], seconds[name], flops[name] / 1e9) for name in seconds]
+    return sum(flops.values()) / 1e9, sorted(rows, key=lambda r: -r[2])
 
 
 def minigpt_train(steps: int, tuned: bool) -> dict:
@@ -52,6 +90,7 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
     optimizer = make_optimizer(model, TrainConfig())
 
     # the step of minigpt.train.train, as a function we can time and count
+    @tuning.with_stored_choices
     @TinyJit
     @Context(TRAINING=1)
     def step(x: Tensor, y: Tensor, lr: Tensor) -> Tensor:
@@ -62,19 +101,25 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
         clip_grad_norm(optimizer.params, 1.0)
         return loss.realize(*optimizer.schedule_step())
 
-    times, losses = [], []
+    times, cpu_times, losses = [], [], []
     for x, y in _batches(steps + WARMUP_CALLS):
         args = Tensor(x.astype(np.int32)), Tensor(y.astype(np.int32)), Tensor([1e-3])
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         losses.append(step(*args).item())
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     x, y = _batches(1, seed=1)[0]
     args = Tensor(x.astype(np.int32)).realize(), Tensor(y.astype(np.int32)).realize()
     report = kernel_report(lambda: step(*args, Tensor([1e-3]).realize()).item())
+    gflop, top = _kernel_profile(lambda: step(*args, Tensor([1e-3]).realize()).item())
     return {
         "first": times[0],
         "capture": times[1],
         "median": statistics.median(times[WARMUP_CALLS:]),
+        "cpu": statistics.median(cpu_times[WARMUP_CALLS:]),
+        "gflop": gflop,
+        "top": top[:TOP_KERNELS],
+        "kernel_s": sum(r[2] for r in top),
         "kernels": report.kernels,
         "loss": losses[-1],
         "peak_mib": _peak_mib(),
@@ -86,18 +131,31 @@ def minigpt_sample(tokens: int, use_cache: bool, tuned: bool) -> dict:
     from tinygrad import Tensor
 
     from minigpt import tuning
+    from minigpt.fusion import kernel_report
     from minigpt.model import GPTConfig, MiniGPT
 
     if not tuned:
         tuning.disable()
     Tensor.manual_seed(0)
     model = MiniGPT(GPTConfig(**SHAPES))
-    times = []
+    times, cpu_times = [], []
     for _ in range(3):  # call 1 compiles; later calls replay the compiled decoders
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.generate([[0]], tokens, seed=0, use_cache=use_cache)
         times.append(time.perf_counter() - start)
-    return {"first": times[0], "median": statistics.median(times[1:]), "peak_mib": _peak_mib()}
+        cpu_times.append(time.process_time() - cpu_start)
+    # kernels of one decoded token: generating 2 tokens runs the prompt pass and one decode step
+    one, two = (
+        kernel_report(lambda n=n: model.generate([[0]], n, seed=0, use_cache=use_cache))
+        for n in (1, 2)
+    )
+    return {
+        "first": times[0],
+        "median": statistics.median(times[1:]),
+        "cpu": statistics.median(cpu_times[1:]),
+        "kernels": two.kernels - one.kernels,
+        "peak_mib": _peak_mib(),
+    }
 
 
 def _torch_model(torch):
@@ -159,9 +217,9 @@ def torch_train(steps: int, threads: int) -> dict:
          {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
         lr=1e-3, betas=(0.9, 0.99), eps=1e-8,
     )  # fmt: skip
-    times, losses = [], []
+    times, cpu_times, losses = [], [], []
     for x, y in _batches(steps + WARMUP_CALLS):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         logits = model(torch.from_numpy(x))
         loss = torch.nn.functional.cross_entropy(
             logits.flatten(0, 1), torch.from_numpy(y).flatten()
@@ -172,9 +230,11 @@ def torch_train(steps: int, threads: int) -> dict:
         optimizer.step()
         losses.append(loss.item())
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     return {
         "first": times[0],
         "median": statistics.median(times[WARMUP_CALLS:]),
+        "cpu": statistics.median(cpu_times[WARMUP_CALLS:]),
         "loss": losses[-1],
         "peak_mib": _peak_mib(),
     }
@@ -202,13 +262,19 @@ def torch_sample(tokens: int, use_cache: bool, threads: int) -> dict:
             else:
                 logits = model(ids[:, -S:])[:, -1]
 
-    times = []
+    times, cpu_times = [], []
     with torch.no_grad():
         for _ in range(3):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             generate()
             times.append(time.perf_counter() - start)
-    return {"first": times[0], "median": statistics.median(times[1:]), "peak_mib": _peak_mib()}
+            cpu_times.append(time.process_time() - cpu_start)
+    return {
+        "first": times[0],
+        "median": statistics.median(times[1:]),
+        "cpu": statistics.median(cpu_times[1:]),
+        "peak_mib": _peak_mib(),
+    }
 
 
 WORKERS = {
@@ -277,23 +343,41 @@ def main() -> None:
             "torch-train", cache_dir, steps=args.steps, threads=threads
         )
     torch_ms = {k: r["median"] for k, r in train.items() if r and k.startswith("PyTorch")}
+    gflop = next((r["gflop"] for r in train.values() if r and "gflop" in r), None)
     print(f"\nTraining step ({args.steps} replayed steps, median; first step = compile + run)")
-    head = "| row | ms/step | tokens/s | first step s | kernels/step | peak MiB | loss |"
-    print(head + "".join(f" / {k.split(', ')[1]} |" for k in torch_ms))
-    print("|---" * (7 + len(torch_ms)) + "|")
+    head = (
+        "| row | ms/step | CPU ms | GFLOPS | tokens/s | first s | capture s | kernels | peak MiB |"
+    )
+    print(head + " loss |" + "".join(f" / {k.split(', ')[1]} |" for k in torch_ms))
+    print("|---" * (10 + len(torch_ms)) + "|")
     for name, r in train.items():
         if r is None:
             continue
         ratios = "".join(f" {r['median'] / ms:.1f}x |" for ms in torch_ms.values())
+        gflops = f"{gflop / r['median']:.0f}" if gflop else "-"
         print(
-            f"| {name} | {r['median'] * 1e3:.0f} | {tokens_per_step / r['median']:,.0f} | "
-            f"{r['first']:.1f} | {r.get('kernels', '-')} | {r['peak_mib']:.0f} | "
-            f"{r['loss']:.4f} |{ratios}"
+            f"| {name} | {r['median'] * 1e3:.0f} | {r['cpu'] * 1e3:.0f} | {gflops} | "
+            f"{tokens_per_step / r['median']:,.0f} | {r['first']:.1f} | "
+            f"{r.get('capture', 0):.1f} | {r.get('kernels', '-')} | "
+            f"{r['peak_mib']:.0f} | {r['loss']:.4f} |{ratios}"
         )
+    for name, r in train.items():
+        if r is None or "top" not in r:
+            continue
+        print(f"\nSlowest kernels of one step, {name}: {r['gflop']:.2f} GFLOP, kernels ", end="")
+        print(f"{r['kernel_s'] * 1e3:.0f} ms CPU in all")
+        print("| kernel | calls | ms | share of step | GFLOPS |")
+        print("|---|---|---|---|---|")
+        for kernel, calls, seconds, kernel_gflop in r["top"]:
+            print(
+                f"| {kernel} | {calls} | {seconds * 1e3:.1f} | {seconds / r['kernel_s']:.0%} | "
+                f"{kernel_gflop / max(seconds, 1e-9):.0f} |"
+            )
+        break  # the first (tuned) row; the others differ in a few kernels only
 
     print(f"\nSampling {args.tokens} tokens, batch 1 (median of 2 warm calls; first = compile)")
-    print("| row | KV cache | ms/token | first call s | peak MiB |")
-    print("|---|---|---|---|---|")
+    print("| row | KV cache | ms/token | CPU ms/token | first call s | kernels/token | peak MiB |")
+    print("|---|---|---|---|---|---|---|")
     runs = [("minigpt (tuned kernels)", "minigpt-sample", {"tuned": 1})]
     runs += [(f"PyTorch eager, {t} thread(s)", "torch-sample", {"threads": t}) for t in torch_rows]
     for name, kind, flags in runs:
@@ -303,7 +387,8 @@ def main() -> None:
                 per_token = r["median"] / args.tokens * 1e3
                 print(
                     f"| {name} | {'yes' if cache else 'no'} | {per_token:.2f} | "
-                    f"{r['first']:.1f} | {r['peak_mib']:.0f} |"
+                    f"{r['cpu'] / args.tokens * 1e3:.2f} | "
+                    f"{r['first']:.1f} | {r.get('kernels', '-')} | {r['peak_mib']:.0f} |"
                 )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from tinygrad import Tensor, TinyJit, dtypes, nn
 from tinygrad.nn.state import get_parameters, get_state_dict
 
+from minigpt import tuning
 from minigpt.attention import KVCache
 from minigpt.transformer import Block, LayerNorm
 
@@ -69,11 +70,6 @@ class MiniGPT:
                 "help: MiniGPT(GPTConfig(vocab_size=..., block_size=...))."
             )
         self.config = config
-        # stored kernel choices for the CPU (minigpt.tuning); tuning.disable() turns them off.
-        # Imported here so `python -m minigpt.tuning` can run the module as a script.
-        from minigpt import tuning
-
-        tuning.enable_by_default()
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
         self.blocks = [
@@ -258,8 +254,9 @@ class _Decoder:
                 KVCache(batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
                 for _ in range(c.n_layer)
             ]
-        self._full = TinyJit(self._full_fn)
-        self._step = TinyJit(self._step_fn)
+        # compiled with the shipped kernel choices for the CPU (minigpt.tuning)
+        self._full = tuning.with_stored_choices(TinyJit(self._full_fn))
+        self._step = tuning.with_stored_choices(TinyJit(self._step_fn))
 
     def _weight_buffers(self) -> list:
         """The device buffer behind each weight (None for a weight not realized yet)."""

@@ -19,6 +19,7 @@ from tinygrad.nn.optim import AdamW, OptimizerGroup
 from tinygrad.nn.state import get_state_dict
 from tqdm import tqdm  # plain text: works in notebooks without ipywidgets
 
+from minigpt import tuning
 from minigpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from minigpt.data import CharTokenizer, SyntheticTask, get_batch
 from minigpt.model import MiniGPT
@@ -203,6 +204,7 @@ def train(
         result = _resume(model, optimizer, config)
     params = optimizer.params
 
+    @tuning.with_stored_choices  # compiled with the shipped kernel choices for the CPU
     @TinyJit
     @Context(TRAINING=1)
     def train_step(x: Tensor, y: Tensor, lr: Tensor) -> Tensor:
@@ -214,6 +216,7 @@ def train(
             clip_grad_norm(params, config.grad_clip)
         return loss.realize(*optimizer.schedule_step())
 
+    @tuning.with_stored_choices
     @TinyJit
     def eval_step(x: Tensor, y: Tensor) -> Tensor:
         return cross_entropy(model.forward(x), y).realize()

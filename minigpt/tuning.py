@@ -2,29 +2,30 @@
 
 tinygrad turns every kernel's loops into C with a few optimisation choices (which axes to unroll,
 upcast into vectors, ...). By default hand-written heuristics pick them at once; BEAM search
-(`BEAM=1`) times many candidates instead and is ~3x faster on the MiniGPT step, but searching costs
+(`BEAM=1`) times many candidates instead and is faster on the MiniGPT step, but searching costs
 minutes. The choices do not depend on the data, only on the kernel, so they were searched once for
 the course's model shapes and stored in `tuned_kernels.json`: {kernel key: [[op, axis, arg], ...]},
 where the key is the hash of the kernel's graph (no data, no machine details).
 
-`enable()` installs a hook in tinygrad's compile step: a CPU kernel whose key is in the table gets
-the stored choices, every other kernel keeps the default heuristics, and nothing is ever searched.
-Building a MiniGPT enables it unless `disable()` was called. The keys do not depend on the
-machine, and the choices apply on any CPU (a choice needing more threads than this machine has is
-skipped); they were timed on a 2-core x86-64 CPU, so another CPU may prefer others. The shipped
-table (~180 kernels, ~20 KB) took ~20 minutes of `BEAM=1` search on that machine, under load.
-`python -m minigpt.tuning` (or `make tune`) searches again for other shapes or another machine
-and merges the results into the table; nothing else ever searches.
+The choices are applied in a scope: inside `with stored_choices():` a hook in tinygrad's compile
+step gives every CPU kernel found in the table its stored choices; every other kernel keeps the
+heuristics, nothing is searched, and leaving the block puts tinygrad back as it was. `train` and
+`generate` compile their steps inside that scope (`with_stored_choices`), so building a model
+changes nothing in tinygrad. `disable()` makes them use the heuristics; `enable()` is the one
+explicit switch that keeps the hook on for every compile until `disable()`. A choice needing more
+threads than this machine has is skipped. `python -m minigpt.tuning_search` (or `make tune`)
+searches again for other shapes or another machine and merges the results into the table.
 """
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
-from tinygrad.codegen import to_program_cache, to_program_key
 from tinygrad.codegen.opt import Opt, OptOps
 from tinygrad.device import Device
 from tinygrad.engine import realize
@@ -33,25 +34,28 @@ from tinygrad.uop.ops import Ops, UOp
 
 TABLE_PATH = Path(__file__).with_name("tuned_kernels.json")
 Table = dict[str, tuple[Opt, ...]]  # kernel key (hex) -> choices to apply, in order
+F = TypeVar("F", bound=Callable)
 
 
 @dataclass
 class TuningStatus:
-    """What the hook is doing: where its table came from and how often it was used."""
+    """What the stored choices are doing: on or off, their table, how often they were used."""
 
-    enabled: bool  # the hook is installed
+    enabled: bool  # train and generate compile with the stored choices (disable() turns it off)
     path: str | None  # the table in use
     kernels: int  # kernels in the table
-    hits: int  # kernels compiled with stored choices since enable()
-    misses: int  # CPU kernels compiled with the default heuristics (not in the table)
+    hits: int  # kernels compiled with stored choices so far
+    misses: int  # CPU kernels compiled inside a scope with the heuristics (not in the table)
+    hooked: bool  # the hook sits in tinygrad's compile step right now (inside a scope, or enable())
 
 
 class _State:
-    table: Table = {}
-    path: Path | None = None
+    wanted = True  # the scopes apply the table (False after disable())
+    table: Table | None = None  # loaded on first use
+    path: Path = TABLE_PATH
     hits = misses = 0
-    user_disabled = False  # disable() was called: building a model does not turn it back on
-    original: Callable[[UOp], UOp] | None = None  # tinygrad's lower_and_compile while hooked
+    pinned = False  # enable() keeps the hook on outside any scope
+    original: Callable[[UOp], UOp] | None = None  # what the hook calls to compile
 
 
 def kernel_key(sink: UOp) -> str:
@@ -72,7 +76,7 @@ def load_table(path: str | Path = TABLE_PATH) -> Table:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(
             f"cannot read the tuned-kernel table {path}: {type(error).__name__}: {error}.\n"
-            "help: regenerate it with `make tune` (python -m minigpt.tuning), or call "
+            "help: regenerate it with `make tune` (python -m minigpt.tuning_search), or call "
             "minigpt.tuning.disable() to use tinygrad's default heuristics."
         ) from None
 
@@ -90,20 +94,22 @@ def save_table(table: Table, path: str | Path, about: dict) -> None:
     os.replace(tmp, path)
 
 
-def _is_cpu_kernel(call: UOp) -> bool:
-    device = call.device if isinstance(call.device, str) else call.device[0]
-    return call.src[0].op is Ops.SINK and device.split(":")[0] == "CPU"
+def call_device(call: UOp) -> str:
+    """The (first) device a kernel call runs on, e.g. "CPU"."""
+    return call.device if isinstance(call.device, str) else call.device[0]
 
 
-def _kernel_calls(linear: UOp) -> Iterator[UOp]:
-    return (u for u in linear.toposort() if u.op is Ops.CALL and _is_cpu_kernel(u))
+def kernel_calls(linear: UOp) -> Iterator[UOp]:
+    """The CPU kernels (not copies) of a schedule, as tinygrad hands it to its compile step."""
+    for u in linear.toposort():
+        if u.op is Ops.CALL and u.src[0].op is Ops.SINK and call_device(u).split(":")[0] == "CPU":
+            yield u
 
 
 def _fits(opts: tuple[Opt, ...], call: UOp) -> bool:
     """Whether this machine can apply the choices: the only machine-dependent one is how many
     threads split a loop (THREAD), which must not exceed the threads tinygrad may use here."""
-    device = call.device if isinstance(call.device, str) else call.device[0]
-    renderer = Device[device].renderer
+    renderer = Device[call_device(call)].renderer
     most = renderer.global_max[0] if renderer.has_threads and renderer.global_max else 0
     return all(o.op is not OptOps.THREAD or o.arg <= most for o in opts)
 
@@ -113,7 +119,7 @@ def _with_stored_opts(linear: UOp) -> UOp:
     if NOOPT:  # optimisations switched off on purpose (a lesson's baseline): respect that
         return _State.original(linear)
     swaps = {}
-    for call in _kernel_calls(linear):
+    for call in kernel_calls(linear):
         sink = call.src[0]
         if sink.arg.beam or sink.arg.opts_to_apply is not None:
             continue  # BEAM asked for explicitly, or choices already set: leave it alone
@@ -129,170 +135,94 @@ def _with_stored_opts(linear: UOp) -> UOp:
     return _State.original(linear)
 
 
-def _install(hook: Callable[[UOp], UOp]) -> None:
-    if _State.original is None:
-        _State.original = realize.lower_and_compile
-    realize.lower_and_compile = hook
+def _hooked() -> bool:
+    return realize.lower_and_compile is _with_stored_opts
 
 
-def _uninstall() -> None:
-    if _State.original is not None:
-        realize.lower_and_compile = _State.original
-        _State.original = None
+def _use_table(path: str | Path | None) -> None:
+    path = Path(path) if path is not None else TABLE_PATH
+    if _State.table is None or path != _State.path:
+        _State.table, _State.path = load_table(path), path
+
+
+@contextmanager
+def stored_choices(path: str | Path | None = None) -> Iterator[TuningStatus]:
+    """Compile the kernels of the block with the stored choices (from `path`, default the shipped
+    table); on leaving, tinygrad's compile step is exactly what it was before.
+
+    Without `path` the block does nothing after `disable()`, and nothing when the hook is already
+    on (an outer block, or `enable()`).
+    """
+    if _hooked() or (path is None and not (_State.wanted and TABLE_PATH.is_file())):
+        yield status()
+        return
+    _use_table(path)
+    _State.original = before = realize.lower_and_compile
+    realize.lower_and_compile = _with_stored_opts
+    try:
+        yield status()
+    finally:
+        realize.lower_and_compile = before
+
+
+def with_stored_choices(fn: F) -> F:
+    """`fn` (e.g. a TinyJit step) called inside `stored_choices()`: its first calls compile with
+    the table, its replays compile nothing and are unaffected."""
+
+    @functools.wraps(fn)
+    def scoped(*args, **kwargs):
+        with stored_choices():
+            return fn(*args, **kwargs)
+
+    return scoped  # type: ignore[return-value]
 
 
 def enable(path: str | Path | None = None) -> TuningStatus:
-    """Apply the stored choices from now on (from `path`, default the shipped table)."""
-    table_path = Path(path) if path is not None else TABLE_PATH
-    _State.table, _State.path = load_table(table_path), table_path
+    """The explicit switch: apply the stored choices (from `path`, default the shipped table) to
+    every kernel compiled from now on, inside train/generate or not, until `disable()`."""
+    _State.table = None
+    _use_table(path)
     _State.hits = _State.misses = 0
-    _State.user_disabled = False
-    _install(_with_stored_opts)
+    _State.wanted = _State.pinned = True
+    if not _hooked():
+        _State.original = realize.lower_and_compile
+        realize.lower_and_compile = _with_stored_opts
     return status()
 
 
 def disable() -> TuningStatus:
-    """Back to tinygrad's default heuristics for kernels compiled from now on (stays off)."""
-    _uninstall()
-    _State.user_disabled = True
+    """Back to tinygrad's default heuristics for everything compiled from now on (stays off)."""
+    if _State.pinned and _hooked():
+        realize.lower_and_compile = _State.original
+    _State.wanted = _State.pinned = False
     return status()
 
 
-def enable_by_default() -> None:
-    """What building a MiniGPT calls: enable once, unless the user turned tuning off (or the
-    package ships no table)."""
-    if _State.original is None and not _State.user_disabled and TABLE_PATH.is_file():
-        enable()
+@contextmanager
+def heuristics_only() -> Iterator[None]:
+    """The stored choices off inside the block (a baseline, or a search), as they were after it."""
+    wanted, pinned, original, hooked = _State.wanted, _State.pinned, _State.original, _hooked()
+    if hooked:
+        realize.lower_and_compile = original
+    _State.wanted = _State.pinned = False
+    try:
+        yield
+    finally:
+        _State.wanted, _State.pinned, _State.original = wanted, pinned, original
+        if hooked:
+            realize.lower_and_compile = _with_stored_opts
 
 
 def status() -> TuningStatus:
-    """Whether the hook is on, its table, and how many compiled kernels it has served."""
-    on = _State.original is not None and realize.lower_and_compile is _with_stored_opts
+    """Whether the stored choices are on, their table, and how many compiled kernels they served."""
+    on = _State.wanted and (_State.table is not None or TABLE_PATH.is_file())
+    if on and _State.table is None:
+        _use_table(None)
     return TuningStatus(
         enabled=on,
         path=str(_State.path) if on else None,
-        kernels=len(_State.table) if on else 0,
+        kernels=len(_State.table or {}) if on else 0,
         hits=_State.hits,
         misses=_State.misses,
+        hooked=_hooked(),
     )
-
-
-@contextmanager
-def recording() -> Iterator[Table]:
-    """Collect the choices tinygrad makes for every CPU kernel compiled inside the block.
-
-    Run a computation under `Context(BEAM=1)` inside it to record what the search picked (kernels
-    compiled without a search are skipped); the table it yields fills as kernels compile.
-    """
-    found: Table = {}
-    was_enabled = status().enabled
-    _uninstall()
-    original = realize.lower_and_compile
-
-    def record(linear: UOp) -> UOp:
-        compiled = original(linear)
-        for call in _kernel_calls(linear):
-            if not (sink := call.src[0]).arg.beam:
-                continue  # compiled with the heuristics (not searched): nothing to store
-            device = call.device if isinstance(call.device, str) else call.device[0]
-            program = to_program_cache.get(to_program_key(sink, Device[device].renderer))
-            if program is not None:
-                found[kernel_key(sink)] = tuple(program.src[0].arg.applied_opts)
-        return compiled
-
-    realize.lower_and_compile = record
-    try:
-        yield found
-    finally:
-        realize.lower_and_compile = original
-        if was_enabled:
-            _install(_with_stored_opts)
-
-
-def search(
-    vocab_sizes: tuple[int, ...] = (100, 65),
-    batch_size: int = 12,
-    beam: int = 1,
-    path: str | Path = TABLE_PATH,
-    merge: bool = True,
-    sampling: bool = True,
-    **config: int,
-) -> Table:
-    """BEAM-search the kernels of training (3 steps) and sampling for the given shapes; save them.
-
-    `config` holds GPTConfig fields (n_layer, n_head, n_embd, block_size); each vocabulary size
-    gets its own model; `sampling=False` skips the kernels of `generate` (batch 1). Costs
-    minutes per shape (the search times candidates on this machine); with `merge` the entries
-    already in the table at `path` are kept unless searched again.
-    """
-    import platform
-
-    import numpy as np
-    from tinygrad import Context
-
-    from minigpt.model import GPTConfig, MiniGPT
-    from minigpt.train import TrainConfig, train
-
-    table = load_table(path) if merge and Path(path).is_file() else {}
-    about = {
-        "tinygrad": "0.14.0",
-        "device": "CPU (clang)",
-        "beam": beam,
-        "machine": f"{platform.machine()}, {platform.processor() or 'unknown CPU'}",
-        "shapes": {"vocab_sizes": list(vocab_sizes), "batch_size": batch_size, **config},
-    }
-    for vocab_size in vocab_sizes:
-        model = MiniGPT(GPTConfig(vocab_size=vocab_size, **config))
-        S = model.config.block_size
-        tokens = np.random.default_rng(0).integers(0, vocab_size, 20 * S * batch_size)
-        steps = TrainConfig(steps=3, warmup=0, batch_size=batch_size, eval_batches=1)
-        with recording() as found, Context(BEAM=beam):
-            train(model, tokens, tokens, steps, progress=False)
-            for use_cache in (True, False) if sampling else ():
-                model.generate(tokens[None, :1], S + 2, seed=0, use_cache=use_cache)
-        table.update(found)
-        save_table(table, path, about)  # after each shape: an interrupted search keeps its work
-    return table
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m minigpt.tuning`: search for the given shapes and merge into the table."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m minigpt.tuning",
-        description="Search kernel choices (BEAM) for MiniGPT shapes and store them for reuse.",
-    )
-    parser.add_argument("--vocab", type=int, nargs="+", default=[100, 65], help="vocabulary sizes")
-    parser.add_argument("--batch-size", type=int, default=12, help="training batch size")
-    parser.add_argument("--block-size", type=int, default=64, help="context length")
-    parser.add_argument("--n-layer", type=int, default=4, help="transformer blocks")
-    parser.add_argument("--n-head", type=int, default=4, help="attention heads")
-    parser.add_argument("--n-embd", type=int, default=128, help="channels")
-    parser.add_argument("--beam", type=int, default=1, help="beam width (2 is slower to search)")
-    parser.add_argument("--out", default=str(TABLE_PATH), help="table to write (merged into)")
-    parser.add_argument("--fresh", action="store_true", help="replace the table, do not merge")
-    parser.add_argument("--no-sampling", action="store_true", help="tune training kernels only")
-    args = parser.parse_args(argv)
-    # search only what the compiled steps replay, not the one-off kernels of their first call
-    os.environ.setdefault("IGNORE_JIT_FIRST_BEAM", "1")
-    found = search(
-        tuple(args.vocab),
-        args.batch_size,
-        args.beam,
-        args.out,
-        merge=not args.fresh,
-        sampling=not args.no_sampling,
-        block_size=args.block_size,
-        n_layer=args.n_layer,
-        n_head=args.n_head,
-        n_embd=args.n_embd,
-    )
-    print(f"{len(found)} kernels in {args.out}")
-
-
-if __name__ == "__main__":
-    # run the package's copy of this module: the hook's state must be the one MiniGPT uses
-    from minigpt.tuning import main as package_main
-
-    package_main()

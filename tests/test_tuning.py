@@ -1,4 +1,5 @@
-"""Tests for minigpt.tuning: stored kernel choices are applied, unknown kernels fall back, errors."""
+"""Tests for minigpt.tuning: stored choices are applied in a scope, unknown kernels fall back, and
+tinygrad's compile step is untouched outside the scope."""
 
 import json
 
@@ -17,16 +18,16 @@ from minigpt.fusion import kernel_sources
 STORED = (Opt(OptOps.UPCAST, 0, 2),)
 
 
+TINYGRAD_COMPILE = realize.lower_and_compile  # tinygrad's own compile step, before any test
+
+
 @pytest.fixture(autouse=True)
 def restore_hook():
-    """Leave the hook as the test found it (other tests build models, which enable it)."""
-    before, sticky = tuning.status(), tuning._State.user_disabled
+    """Leave tinygrad and the switch as the test found them (on, not pinned, not hooked)."""
     yield
-    if before.enabled:
-        tuning.enable(before.path)
-    else:
-        tuning.disable()
-    tuning._State.user_disabled = sticky
+    tuning.disable()
+    realize.lower_and_compile = TINYGRAD_COMPILE
+    tuning._State.wanted, tuning._State.table = True, None
 
 
 def matmul_inputs(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,41 +59,79 @@ def table_file(tmp_path_factory) -> str:
 
 def test_stored_choices_are_applied_and_results_match(table_file):
     a, b = matmul_inputs(1)
-    tuning.disable()
     default_source, default_result = matmul_kernel(a, b)
-    state = tuning.enable(table_file)
-    assert state.enabled and state.kernels == 1
-    tuned_source, tuned_result = matmul_kernel(a, b)
+    hits = tuning.status().hits
+    with tuning.stored_choices(table_file) as state:
+        assert state.hooked and state.kernels == 1
+        tuned_source, tuned_result = matmul_kernel(a, b)
     assert tuned_source.opts == "UPCAST(axis=0, 2)"
     assert default_source.opts != tuned_source.opts
-    assert tuning.status().hits == 1
+    assert tuning.status().hits == hits + 1
     reference = a.astype(np.float64) @ b.astype(np.float64)
     np.testing.assert_allclose(tuned_result, reference, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(tuned_result, default_result, rtol=1e-5, atol=1e-5)
 
 
 def test_unknown_kernels_fall_back_to_heuristics(table_file):
-    tuning.enable(table_file)
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((24, 40), np.float32), rng.standard_normal((40, 72), np.float32)
-    c = (Tensor(a).realize() @ Tensor(b).realize()).numpy()  # another shape: not in the table
+    before = tuning.status()
+    with tuning.stored_choices(table_file):
+        c = (Tensor(a).realize() @ Tensor(b).realize()).numpy()  # another shape: not in the table
     state = tuning.status()
-    assert state.hits == 0 and state.misses >= 1
+    assert state.hits == before.hits and state.misses >= before.misses + 1
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
 
 
-def test_disable_restores_default_compile_step(table_file):
-    tuning.enable(table_file)
-    assert realize.lower_and_compile is not tuning._State.original
-    original = tuning._State.original
-    state = tuning.disable()
-    assert not state.enabled and state.path is None
-    assert realize.lower_and_compile is original
-    tuning.enable_by_default()  # building a model after disable() keeps it off
-    assert not tuning.status().enabled
-    a, b = matmul_inputs(1)
+def test_leaving_the_scope_restores_tinygrad(table_file):
+    with tuning.stored_choices(table_file):
+        assert realize.lower_and_compile is not TINYGRAD_COMPILE
+        with tuning.stored_choices(table_file):  # nested: the inner block changes nothing
+            pass
+        assert tuning.status().hooked
+    assert realize.lower_and_compile is TINYGRAD_COMPILE and not tuning.status().hooked
+    a, b = matmul_inputs(4)  # same shapes as the table's kernel: outside, the heuristics decide
     source, _ = matmul_kernel(a, b)
     assert source.opts != "UPCAST(axis=0, 2)"
+
+
+def test_scope_restores_tinygrad_after_an_error(table_file):
+    with pytest.raises(RuntimeError, match="inside"), tuning.stored_choices(table_file):
+        raise RuntimeError("inside")
+    assert realize.lower_and_compile is TINYGRAD_COMPILE
+
+
+def test_enable_is_the_explicit_switch_and_disable_turns_everything_off(table_file):
+    tuning.enable(table_file)
+    a, b = matmul_inputs(5)
+    source, _ = matmul_kernel(a, b)  # no scope: the pinned hook applies the table
+    assert source.opts == "UPCAST(axis=0, 2)"
+    state = tuning.disable()
+    assert not state.enabled and state.path is None and not state.hooked
+    assert realize.lower_and_compile is TINYGRAD_COMPILE
+    with tuning.stored_choices():  # the default scope (train, generate) is off after disable()
+        assert not tuning.status().hooked
+        source, _ = matmul_kernel(*matmul_inputs(6))
+    assert source.opts != "UPCAST(axis=0, 2)"
+
+
+def test_building_training_and_sampling_leave_tinygrad_untouched():
+    """A model, a training run and sampling: the hook was used while they compiled (kernels were
+    looked up in the shipped table) and is gone afterwards."""
+    from minigpt.model import GPTConfig, MiniGPT
+    from minigpt.train import TrainConfig, train
+
+    model = MiniGPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    assert realize.lower_and_compile is TINYGRAD_COMPILE
+    looked_up = tuning.status().hits + tuning.status().misses
+    tokens = np.random.default_rng(0).integers(0, 11, 200)
+    train(model, tokens, tokens, TrainConfig(steps=3, warmup=0, eval_batches=1), progress=False)
+    assert realize.lower_and_compile is TINYGRAD_COMPILE
+    trained = tuning.status().hits + tuning.status().misses
+    assert trained > looked_up
+    model.generate([[1, 2]], 3, seed=0)
+    assert realize.lower_and_compile is TINYGRAD_COMPILE
+    assert tuning.status().hits + tuning.status().misses > trained
 
 
 @pytest.mark.parametrize(
@@ -103,6 +142,9 @@ def test_corrupt_table_gives_clear_error(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ValueError, match="cannot read the tuned-kernel table .*bad.json"):
         tuning.enable(path)
+    with pytest.raises(ValueError, match="cannot read"), tuning.stored_choices(path):
+        pass
+    assert realize.lower_and_compile is TINYGRAD_COMPILE
     with pytest.raises(ValueError, match="help: regenerate it with `make tune`"):
         tuning.load_table(path)
 
@@ -118,8 +160,34 @@ def test_choices_this_machine_cannot_apply_fall_back(table_file, tmp_path):
     (key,) = tuning.load_table(table_file)
     path = tmp_path / "threads.json"
     tuning.save_table({key: (Opt(OptOps.THREAD, 0, 10**6),)}, path, about={})
-    tuning.enable(path)
     a, b = matmul_inputs(3)
-    source, c = matmul_kernel(a, b)
-    assert tuning.status().hits == 0 and "THREAD" not in source.opts
+    hits = tuning.status().hits
+    with tuning.stored_choices(path):
+        source, c = matmul_kernel(a, b)
+    assert tuning.status().hits == hits and "THREAD" not in source.opts
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_tuning_imports_neither_model_nor_train():
+    """The runtime module stands alone: the search lives in minigpt.tuning_search."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(tuning))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and m.startswith("minigpt")}, imported
+
+
+def test_recording_collects_searched_choices_and_restores_the_switch(table_file):
+    from tinygrad import Context
+
+    from minigpt.tuning_search import recording
+
+    tuning.enable(table_file)
+    a, b = matmul_inputs(7)
+    with recording() as found, Context(BEAM=1):
+        assert not tuning.status().hooked  # the search must not see the stored choices
+        matmul_kernel(a, b)
+    assert len(found) == 1 and all(isinstance(o, Opt) for o in next(iter(found.values())))
+    assert tuning.status().hooked and tuning.status().enabled  # the pinned switch is back
