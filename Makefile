@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# tinygrad runs each kernel on one core, so two test workers use both cores of a small machine.
+# tinygrad's CPU runtime runs each kernel in one thread, so two test workers use both cores.
 WORKERS ?= 2
 
 .PHONY: setup course test test-browser test-colab lab bench tune clean
