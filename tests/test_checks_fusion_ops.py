@@ -169,6 +169,13 @@ def test_softplus_through_numpy_has_no_gradient():
         check_softplus(numpy_softplus)
 
 
+def test_numpy_answers_are_told_they_need_a_tensor_for_the_gradient():
+    with pytest.raises(ExerciseFailed, match="returned ndarray, not a tinygrad Tensor"):
+        check_softplus(lambda x: np.logaddexp(0, x.numpy()))
+    with pytest.raises(ExerciseFailed, match="returned ndarray, not a tinygrad Tensor"):
+        check_logsumexp(lambda x, axis=-1: np.logaddexp.reduce(x.numpy(), axis=axis))
+
+
 def _tanh_u(v):
     return (GELU_C * (v + 0.044715 * v * v * v)).tanh()
 

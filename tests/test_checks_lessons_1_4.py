@@ -165,7 +165,9 @@ def mha_with(change: str):
         else:
             q, k, v = (t.reshape(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))
         scores = q @ k.transpose(-2, -1) / (1.0 if change == "no-scale" else math.sqrt(hs))
-        if change != "no-mask":
+        if change == "zero-mask":
+            scores = scores.tril()  # the hidden scores become 0, which softmax still weighs
+        elif change != "no-mask":
             scores = Tensor.ones(T, T).tril().cast(dtypes.bool).where(scores, -math.inf)
         y = scores.softmax(-1) @ v
         y = (
@@ -182,6 +184,7 @@ def mha_with(change: str):
     ("change", "message"),
     [
         ("no-mask", "causal mask is missing"),
+        ("zero-mask", "hidden scores are 0, not -inf"),
         ("no-scale", "not scaled"),
         ("split-positions", "heads are cut the wrong way"),
         ("merge-positions", "merged without moving the head axis back"),
@@ -277,6 +280,28 @@ def test_block_without_residuals_is_named():
 
     with pytest.raises(ExerciseFailed, match="residual connections are missing"):
         check_block_forward(no_residuals)
+
+
+@pytest.mark.parametrize(
+    ("slip", "message"),
+    [("mlp-not-added", "output is not added back"), ("mlp-reads-ln1", "the MLP reads ln1")],
+)
+def test_block_mlp_residual_slips_are_named(slip, message):
+    def forward(x, weights, n_head):
+        from minigpt.transformer import Block
+
+        block = Block(x.shape[-1], n_head)
+        for name, t in weights.items():
+            obj = block
+            *path, last = name.split(".")
+            for part in path:
+                obj = getattr(obj, part)
+            setattr(obj, last, t)
+        h = x + block.attn(block.ln1(x))
+        return block.mlp(block.ln2(h)) if slip == "mlp-not-added" else h + block.mlp(block.ln1(x))
+
+    with pytest.raises(ExerciseFailed, match=message):
+        check_block_forward(forward)
 
 
 def test_block_with_post_norm_is_named():

@@ -4,8 +4,9 @@ import math
 
 import numpy as np
 import pytest
-from tinygrad import Context
+from tinygrad import Context, Tensor
 
+from neurosymbolic.agent import needs_replan
 from neurosymbolic.checks import (
     ExerciseFailed,
     check_imitation_step,
@@ -35,6 +36,16 @@ def test_view_padded_with_free_cells_is_caught():
 
     with pytest.raises(ExerciseFailed, match=r"must read 1\.0 \(a wall\), not 0\.0"):
         check_local_view(zero_padded)
+
+
+def test_view_that_writes_into_the_belief_is_caught():
+    def marks_the_cell(belief, cell, window):
+        view = reference_local_view(belief, cell, window)
+        belief[cell] = 0.0  # "visited": later views (and the agent) would read it
+        return view
+
+    with pytest.raises(ExerciseFailed, match="changed the belief map it was given"):
+        check_local_view(marks_the_cell)
 
 
 def test_transposed_view_is_caught():
@@ -200,6 +211,18 @@ def test_monitor_without_plan_check_is_caught():
         check_needs_replan(crashes_or_keeps)
 
 
+def test_monitor_returning_none_for_keep_is_caught_and_a_tensor_bool_passes():
+    def none_for_keep(cell, ahead, believed):
+        return True if needs_replan(cell, ahead, believed) else None
+
+    with pytest.raises(ExerciseFailed, match="got None"):
+        check_needs_replan(none_for_keep)
+    with pytest.raises(ExerciseFailed, match="got 'False'"):
+        check_needs_replan(lambda cell, ahead, believed: str(needs_replan(cell, ahead, believed)))
+    check_needs_replan(lambda cell, ahead, believed: Tensor(needs_replan(cell, ahead, believed)))
+    check_needs_replan(lambda cell, ahead, believed: np.bool_(needs_replan(cell, ahead, believed)))
+
+
 # Lesson 11 · Exercise 2: the sensing update
 
 
@@ -253,6 +276,14 @@ def test_success_and_optimality_with_none_gets_a_message():
 
 
 # Lesson 11 · Exercise 3: success rate and optimality
+
+
+def test_success_and_optimality_as_one_array_passes():
+    def as_array(episodes, optimum):
+        return np.array(reference_success_and_optimality(episodes, optimum), dtype=np.float32)
+
+    check_success_and_optimality(as_array)
+    check_success_and_optimality(lambda e, o: Tensor(list(reference_success_and_optimality(e, o))))
 
 
 def test_optimality_over_failed_episodes_is_caught():

@@ -83,6 +83,17 @@ def test_decode_step_that_attends_right_but_does_not_return_the_written_cache():
         check_decode_step(old_caches)
 
 
+def test_decode_step_that_assigns_into_the_caches_in_place_passes():
+    def in_place(q, k, v, cache_k, cache_v, pos):
+        cache_k[:, :, pos : pos + 1].assign(k)  # writes into the caller's buffer
+        cache_v[:, :, pos : pos + 1].assign(v)
+        Tensor.realize(cache_k, cache_v)
+        scores = q @ cache_k[:, :, : pos + 1].transpose(-2, -1) / math.sqrt(q.shape[-1])
+        return scores.softmax(-1) @ cache_v[:, :, : pos + 1], cache_k, cache_v
+
+    check_decode_step(in_place)
+
+
 def test_decode_step_with_swapped_caches_is_caught():
     def swapped(*args):
         out, cache_k, cache_v = reference_decode_step(*args)

@@ -60,8 +60,9 @@ def _np_mha(
     else:  # reshaped straight to (B, nh, T, hs): cuts the sequence, not the channels
         q, k, v = (t.reshape(B, n_head, T, hs) for t in (q, k, v))
     scores = q @ k.transpose(0, 1, 3, 2) / (math.sqrt(hs) if scale else 1.0)  # (B, nh, T, T)
-    if causal:
-        scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, -np.inf)
+    if causal:  # causal="zero": the hidden scores set to 0 (tril() on the scores), not -inf
+        fill = 0.0 if causal == "zero" else -np.inf
+        scores = np.where(np.tril(np.ones((T, T), dtype=bool)), scores, fill)
     weights = np.exp(scores - scores.max(-1, keepdims=True))
     y = weights / weights.sum(-1, keepdims=True) @ v  # (B, nh, T, hs)
     y = y.transpose(0, 2, 1, 3).reshape(B, T, C) if merge == "heads" else y.reshape(B, T, C)
@@ -71,6 +72,10 @@ def _np_mha(
 _MHA_MISTAKES = {
     "the causal mask is missing: query i must not see keys after position i (set those "
     "scores to -inf before the softmax).": dict(causal=False),
+    "the hidden scores are 0, not -inf (tril() on the scores writes zeros): exp(0) = 1 still "
+    "gives the later keys weight; use visible.where(scores, -inf) before the softmax.": dict(
+        causal="zero"
+    ),
     "the scores are not scaled: divide q @ k^T by sqrt(hs), hs = C // n_head.": dict(scale=False),
     "the heads are cut the wrong way: reshaping (B, T, C) straight to (B, nh, T, hs) mixes "
     "positions; reshape to (B, T, nh, hs), then transpose(1, 2).": dict(split="positions"),

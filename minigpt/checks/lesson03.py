@@ -152,6 +152,11 @@ def check_block_forward(fn: Callable) -> str:
         "the layer norms use the unbiased variance (divide by C - 1); layer norm divides by C.": (
             lambda h: h + mlp(_unbiased_norm(ln2)(h))
         )(x + attn(_unbiased_norm(ln1)(x))),
+        "the MLP's output is not added back: the second residual is x = x + mlp(ln2(x)).": mlp(
+            ln2(after_attn)
+        ),
+        "the MLP reads ln1(x), the normalised input of attention; it reads ln2 of x after "
+        "attention: x = x + attn(ln1(x)), then x = x + mlp(ln2(x)).": after_attn + mlp(ln1(x)),
         "ln1's weights are used for both norms: the MLP's input is normalised by ln2.": (
             after_attn + mlp(ln1(after_attn))
         ),

@@ -55,7 +55,13 @@ def reference_logsumexp(x: Tensor, axis: int = -1) -> Tensor:
 
 def _gradient_ok(exercise: str, fn: Callable, x: Tensor, hint: str, tol: float) -> str:
     """Run gradcheck on the learner's function and explain a failure."""
-    grad = run_learner(exercise, lambda: fn(x).sum().gradient(x)[0].numpy())
+    out = run_learner(exercise, fn, x)
+    if not isinstance(out, Tensor):  # numpy values are right but autograd cannot follow them
+        raise ExerciseFailed(
+            f"{exercise}: the values are right, but your function returned "
+            f"{type(out).__name__}, not a tinygrad Tensor, so it has no gradient.\nhint: {hint}"
+        )
+    grad = run_learner(exercise, lambda: out.sum().gradient(x)[0].numpy())
     if not np.all(np.isfinite(grad)):  # gradcheck's ratios would hide a NaN gradient
         raise ExerciseFailed(
             f"{exercise}: the gradient contains NaN or inf: {_preview(grad)}\nhint: {hint}"

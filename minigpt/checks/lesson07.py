@@ -205,7 +205,7 @@ def _greedy_with_step(step: DecodeStep, w: dict, c: GPTConfig, prompt: np.ndarra
             block = f"blocks.{layer}"
             qkv = _linear(_layer_norm(x, w, f"{block}.ln1"), w, f"{block}.attn.c_attn")  # (3C,)
             q, k, v = (t.reshape(1, nh, 1, hs) for t in np.split(qkv, 3))  # (1, nh, 1, hs)
-            args = [Tensor(a.astype(np.float32)) for a in (q, k, v, *cache)]
+            args = [Tensor(a.astype(np.float32)).realize() for a in (q, k, v, *cache)]
             got = run_learner("Exercise 2", step, *args, pos)
             case = f"the one-layer MiniGPT, layer {layer}, position {pos}"
             out, cache[0], cache[1] = _three_arrays(case, got, [q.shape, *(a.shape for a in cache)])
@@ -237,7 +237,8 @@ def check_decode_step(fn: DecodeStep) -> str:
         cache_k[:, :, :pos], cache_v[:, :, :pos] = k_all[:, :, :pos], v_all[:, :, :pos]
         q, k, v = q_all[:, :, pos:], k_all[:, :, pos:], v_all[:, :, pos:]  # (B, nh, 1, hs)
         case = f"B={B}, nh={nh}, S={S} slots, hs={hs}, the new token at pos={pos}"
-        inputs = [Tensor(a.astype(np.float32)) for a in (q, k, v, cache_k, cache_v)]
+        # realized buffers, as a model's caches are: an .assign into a slice of them sticks
+        inputs = [Tensor(a.astype(np.float32)).realize() for a in (q, k, v, cache_k, cache_v)]
         got = run_learner("Exercise 2", fn, *inputs, pos)
         out, got_k, got_v = _three_arrays(case, got, [q.shape, cache_k.shape, cache_v.shape])
         full = scaled_dot_product_attention(

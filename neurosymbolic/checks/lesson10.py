@@ -77,7 +77,14 @@ def check_local_view(fn: Callable[[np.ndarray, Cell, int], np.ndarray]) -> str:
         for cell in corners + inner:
             case = f"a {H}x{W} belief map, cell {cell}, window {window}"
             expected = reference_local_view(belief, cell, window)
-            got = run_learner("Exercise 1", fn, belief, cell, window)
+            given = belief.copy()
+            got = run_learner("Exercise 1", fn, given, cell, window)
+            if not np.array_equal(given, belief):
+                raise ExerciseFailed(
+                    f"Exercise 1: for {case}, your function changed the belief map it was "
+                    "given; the agent keeps using that map.\nhint: read from belief (or from "
+                    "a padded copy of it), never write into it."
+                )
             got_array = _as_array(got)
             hint = VIEW_HINT
             if got_array.dtype.kind in "biuf" and got_array.shape == expected.shape:

@@ -63,13 +63,27 @@ def _monitor_cases() -> list[tuple[str, Cell, list[Cell], np.ndarray]]:
     ]
 
 
+def _as_bool(value, case: str) -> bool:
+    """The learner's verdict as a bool: True/False, a numpy bool or a one-element Tensor."""
+    if isinstance(value, Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool | np.bool_ | int | np.integer) and value in (0, 1):
+        return bool(value)
+    raise ExerciseFailed(
+        f"Exercise 1: {case}: expected True (replan) or False (keep the plan), got "
+        f"{value!r}.\nhint: return a bool on every path, False included (None is no answer)."
+    )
+
+
 @checker("Exercise 1")
 def check_needs_replan(fn: Callable[[Cell, list[Cell], np.ndarray], bool]) -> str:
     """`fn(cell, ahead, believed)` says whether to replan, on nine hand-made situations."""
     for case, cell, ahead, believed in _monitor_cases():
         expected = reference_needs_replan(cell, ahead, believed)
-        got = run_learner("Exercise 1", fn, cell, list(ahead), believed.copy())
-        if bool(got) != expected:
+        got = _as_bool(run_learner("Exercise 1", fn, cell, list(ahead), believed.copy()), case)
+        if got != expected:
             why = (
                 "replan when the agent is not on ahead[0], when any cell of ahead (not only the "
                 "next one) is believed to be a wall, or when there is no plan; otherwise keep "
@@ -77,7 +91,7 @@ def check_needs_replan(fn: Callable[[Cell, list[Cell], np.ndarray], bool]) -> st
             )
             raise ExerciseFailed(
                 f"Exercise 1: {case} (agent at {cell}, plan ahead {ahead}): expected "
-                f"{'replan' if expected else 'keep the plan'} ({expected}), got {bool(got)}.\n"
+                f"{'replan' if expected else 'keep the plan'} ({expected}), got {got}.\n"
                 f"hint: {why}"
             )
     return f"{len(_monitor_cases())} situations judged like the agent's monitor."
@@ -115,6 +129,10 @@ def check_success_and_optimality(fn: Callable) -> str:
         case = f"{len(episodes)} episodes of the {name} ({solved} solved)"
         expected = reference_success_and_optimality(episodes, optimum)
         got = run_learner("Exercise 3", fn, episodes, list(optimum))
+        if isinstance(got, Tensor):
+            got = got.numpy()
+        if isinstance(got, np.ndarray) and got.shape == (2,):  # a pair written as one array
+            got = list(got)
         if not (isinstance(got, tuple | list) and len(got) == 2):
             raise ExerciseFailed(
                 f"Exercise 3: for {case}, expected a pair (success_rate, optimality), got {got!r}."
