@@ -10,7 +10,7 @@ from neurosymbolic.movingai import (
     write_movingai_map,
     write_movingai_scenarios,
 )
-from neurosymbolic.world import GridWorld, State, distance_map, largest_region
+from neurosymbolic.world import MAX_RANDOM_CELLS, GridWorld, State, distance_map, largest_region
 
 SMALL = """
 S.a
@@ -255,3 +255,12 @@ def test_fuzz_map_and_scenario_readers(tmp_path):
                 reader(tmp_path / f"bad-{name}")
             except ValueError as error:
                 assert f"bad-{name}" in str(error)
+
+
+def test_random_world_refuses_a_size_over_its_limit():
+    with pytest.raises(ValueError, match=r"1000x1000 world has 1,000,000 cells, over the limit"):
+        GridWorld.random(1000)
+    with pytest.raises(ValueError, match=r"pass max_cells=30 to draw it anyway"):
+        GridWorld.random((5, 6), max_cells=29)
+    assert GridWorld.random((5, 6), max_cells=30).shape == (5, 6)
+    assert MAX_RANDOM_CELLS >= 512 * 512  # the largest maps the lessons and benchmarks draw
