@@ -67,13 +67,14 @@ def load_table(path: str | Path = TABLE_PATH) -> Table:
     """Read a table of tuned kernels; a ValueError names the file and what is wrong with it."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         kernels = data["kernels"]
+        if not isinstance(kernels, dict):
+            raise TypeError(f"'kernels' must map kernel keys to choices, got {kernels!r:.60}")
         return {
-            key: tuple(Opt(OptOps[op], axis, _arg(arg)) for op, axis, arg in opts)
-            for key, opts in kernels.items()
+            _key(key): tuple(_opt(key, choice) for choice in opts) for key, opts in kernels.items()
         }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise ValueError(
             f"cannot read the tuned-kernel table {path}: {type(error).__name__}: {error}.\n"
             "help: regenerate it with `make tune` (python -m minigpt.tuning_search), or call "
@@ -81,8 +82,31 @@ def load_table(path: str | Path = TABLE_PATH) -> Table:
         ) from None
 
 
-def _arg(arg: object) -> int | tuple | None:
-    return tuple(arg) if isinstance(arg, list) else arg
+def _key(key: str) -> str:
+    if not (len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
+        raise ValueError(f"kernel key {key!r:.70} is not a 64-digit hex hash")
+    return key
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _opt(key: str, choice: object) -> Opt:
+    """One stored choice ``[op, axis, arg]``: an OptOps name, an int (or null) axis, an int, a list
+    of ints or null argument; anything else is refused here rather than inside the compiler."""
+    if not (isinstance(choice, list) and len(choice) == 3):
+        raise ValueError(f"choice {choice!r:.60} of kernel {key[:12]}... is not [op, axis, arg]")
+    op, axis, arg = choice
+    ints = isinstance(arg, list) and all(_is_int(v) for v in arg)
+    if (
+        op not in OptOps.__members__
+        or not (axis is None or _is_int(axis))
+        or not (arg is None or _is_int(arg) or ints)
+        or (op == "THREAD" and not _is_int(arg))
+    ):
+        raise ValueError(f"choice {choice!r:.60} of kernel {key[:12]}... is not a valid choice")
+    return Opt(OptOps[op], axis, tuple(arg) if ints else arg)
 
 
 def save_table(table: Table, path: str | Path, about: dict) -> None:

@@ -18,6 +18,10 @@ from pathlib import Path
 from minigpt.device import DeviceError, pick_device
 from neurosymbolic.evaluate import DEFAULT_NOISE, DEFAULT_SLIP, REGIMES, evaluate, format_table
 
+# `run` plays one episode that replans at every surprise: a 64x64 world already takes tens of
+# seconds, larger ones minutes.
+MAX_RUN_SIZE = 64
+
 
 def finite_float(text: str) -> float:
     """An argparse type: a float that is neither NaN nor infinite."""
@@ -64,6 +68,28 @@ def check_figure_path(out: str) -> Path:
     return path
 
 
+def check_run_size(size: int, objects: int) -> None:
+    """`run` refuses worlds too large to play in a reasonable time, before any work."""
+    from neurosymbolic.planner import MAX_SEARCH_STATES, search_states
+
+    if not 2 <= size <= MAX_RUN_SIZE:
+        raise ValueError(
+            f"--size {size} is outside 2..{MAX_RUN_SIZE}: an episode replans on every surprise, "
+            f"so worlds past {MAX_RUN_SIZE}x{MAX_RUN_SIZE} take minutes.\nhelp: try --size 12 "
+            "(the default) or --size 32."
+        )
+    if not 0 <= objects <= 26:
+        raise ValueError(
+            f"--objects must be in 0..26, got {objects}.\nhelp: objects are named a-z."
+        )
+    states = search_states((size, size), objects)
+    if states > MAX_SEARCH_STATES:
+        raise ValueError(
+            f"--objects {objects} on a {size}x{size} world gives {states:,} planner states, over "
+            f"the limit of {MAX_SEARCH_STATES:,}.\nhelp: use fewer --objects or a smaller --size."
+        )
+
+
 def _run(args: argparse.Namespace) -> None:
     from matplotlib.figure import Figure
 
@@ -74,10 +100,11 @@ def _run(args: argparse.Namespace) -> None:
     from neurosymbolic.viz import draw_trajectory, save_figure
     from neurosymbolic.world import GridWorld
 
-    check_figure_path(args.out)
     regime = REGIMES[args.regime]
     if args.regime != "default":  # a named regime sets the conditions
         args.size, args.noise, args.slip = regime.size, regime.noise, regime.slip
+    check_run_size(args.size, args.objects)
+    check_figure_path(args.out)
     world = GridWorld.random(args.size, args.wall_density, args.objects, args.seed)
     episode = HybridAgent(load_perception(), load_policy()).run(
         world, args.seed, args.noise, args.slip, regime.max_steps

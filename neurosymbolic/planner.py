@@ -33,6 +33,10 @@ STEPS = [
     ("down-right", 1, 1, SQRT2),
 ]
 HEURISTICS = ("collect", "manhattan", "zero")
+# The most search states A* agrees to plan over: cells x (held: nothing or one object) x delivered
+# subsets. 2**22 covers a 2048x2048 map with no objects or a 512x512 world with 2; past it a pure
+# Python search runs for minutes and gigabytes. Pass `max_states=` to raise it on purpose.
+MAX_SEARCH_STATES = 2**22
 Heuristic = str | Callable[[State], float]
 # state -> (action, next state, cost) for every action that changes the state
 Successors = Callable[[State], Iterable[tuple[str, State, float]]]
@@ -51,6 +55,23 @@ class Plan:
     cost: float
     expanded: int  # states taken off the frontier and expanded
     expansions: list[Cell] | None = None  # cells in expansion order, with record_expansions=True
+
+
+def search_states(shape: tuple[int, int], n_objects: int) -> int:
+    """How many states a delivery search can meet: H * W cells x (n + 1) held x 2**n delivered."""
+    return shape[0] * shape[1] * (n_objects + 1) * 2**n_objects
+
+
+def check_search_size(shape: tuple[int, int], n_objects: int, max_states: int) -> None:
+    """Refuse, with the numbers and the fixes, a search larger than `max_states` states."""
+    states = search_states(shape, n_objects)
+    if states > max_states:
+        H, W = shape
+        raise ValueError(
+            f"a {H}x{W} map with {n_objects} objects has {states:,} search states, over the limit "
+            f"of {max_states:,}.\nhelp: plan with fewer objects or on a smaller map, or pass "
+            f"max_states={states} to search anyway (it may take minutes and gigabytes)."
+        )
 
 
 def _check_moves(moves: int) -> None:
@@ -108,6 +129,7 @@ def astar(
     record_expansions: bool = False,
     successors: Successors | None = None,
     closed_key: Callable[[State], Hashable] | None = None,
+    max_states: int = MAX_SEARCH_STATES,
 ) -> Plan:
     """An optimal plan that delivers every object to the goal and ends on it.
 
@@ -115,7 +137,8 @@ def astar(
     (replan mid-episode). The agent's own cell counts as free. Raises `NoPlanError` when no plan exists.
     Lesson 8 swaps in its own pieces: `successors` replaces the built-in moves, pickups and drops
     (`walls` and `moves` then go unused), and `closed_key` maps a state to what the closed set
-    remembers (by default the whole state).
+    remembers (by default the whole state). A search over more than `max_states` states (see
+    `search_states`) raises ValueError before it starts.
     """
     _check_moves(moves)
     walls = _planning_walls(world, walls, state)
@@ -127,7 +150,10 @@ def astar(
         if not hooked and (not world.objects or nothing_left):
             # nothing left to deliver: the fast cell-only search finds the same optimal cost
             name = "zero" if heuristic == "zero" else "manhattan"
-            return astar_path(walls, state.cell, world.goal, moves, name, record_expansions)
+            return astar_path(
+                walls, state.cell, world.goal, moves, name, record_expansions, max_states
+            )
+    check_search_size(walls.shape, len(world.objects), max_states)
 
     names = sorted(world.objects)
     steps = STEPS[:moves]
@@ -255,12 +281,14 @@ def astar_path(
     moves: int = 4,
     heuristic: str = "manhattan",
     record_expansions: bool = False,
+    max_states: int = MAX_SEARCH_STATES,
 ) -> Plan:
     """A shortest start-to-goal path on `walls`, fast enough for 512x512 maps in pure Python.
 
     Cells are flattened to ints (``row * W + col``); costs and the closed set live in flat lists.
     `heuristic` is ``"manhattan"`` (octile distance when moves=8) or ``"zero"``. The start must be
-    a free cell inside the map (ValueError otherwise); a goal on a wall raises `NoPlanError`.
+    a free cell inside the map (ValueError otherwise); a goal on a wall raises `NoPlanError`. Maps
+    of more than `max_states` cells raise ValueError before the search starts.
     """
     _check_moves(moves)
     if heuristic not in ("manhattan", "zero"):
@@ -271,6 +299,7 @@ def astar_path(
             f"walls must be a non-empty 2-D bool array (H, W), got dtype {walls.dtype} and shape "
             f"{walls.shape}.\nhelp: threshold a probability map first: `probs > 0.5`."
         )
+    check_search_size(walls.shape, 0, max_states)
     start = check_cell("start", start, walls)
     goal = check_cell("goal", goal, walls, allow_wall=True)
     if walls[goal]:

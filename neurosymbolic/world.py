@@ -28,6 +28,9 @@ import numpy as np
 Cell = tuple[int, int]  # (row, col)
 MOVES: dict[str, Cell] = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 ACTIONS: tuple[str, ...] = (*MOVES, "pickup", "drop")
+# GridWorld.random draws at most this many cells (512x512): labelling the free regions is slow
+# in pure Python and grows faster than the map. Pass `max_cells=` to draw a larger world anyway.
+MAX_RANDOM_CELLS = 512 * 512
 ASCII_LEGEND = "'#' wall, '.' free, 'S' start, 'G' goal, 'a'-'z' an object on a free cell"
 
 
@@ -269,12 +272,14 @@ class GridWorld:
         wall_density: float = 0.3,
         n_objects: int = 2,
         seed: int = 0,
+        max_cells: int = MAX_RANDOM_CELLS,
     ) -> "GridWorld":
         """A solvable world with blob-shaped walls; the same seed always gives the same world.
 
         Walls are random rectangles (1-3 by 1-4 cells) until `wall_density` of the map is covered;
         start, goal and objects go on distinct cells of the largest connected free region (found by
-        breadth-first search), and the walls are drawn again when that region is too small.
+        breadth-first search), and the walls are drawn again when that region is too small. Maps of
+        more than `max_cells` cells raise ValueError (see `MAX_RANDOM_CELLS`).
         """
         pair = isinstance(size, tuple | list) and len(size) == 2 and all(map(_is_int, size))
         if not (_is_int(size) or pair):
@@ -286,6 +291,12 @@ class GridWorld:
         if H < 2 or W < 2:
             raise ValueError(
                 f"size must be at least 2x2, got {size!r}.\nhelp: e.g. size=12 or (10, 16)."
+            )
+        if max_cells < H * W:
+            raise ValueError(
+                f"a {H}x{W} world has {H * W:,} cells, over the limit of {max_cells:,} for "
+                f"GridWorld.random (drawing it is slow).\nhelp: use a smaller size, or "
+                f"pass max_cells={H * W} to draw it anyway."
             )
         if not 0.0 <= wall_density <= 0.6:
             raise ValueError(

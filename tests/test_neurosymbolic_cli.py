@@ -95,3 +95,20 @@ def test_train_out_must_be_a_writable_folder(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--out", str(tmp_path / "a_file"), "--perception-steps", "1"])
     assert "a_file is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "2000"], "--size 2000 is outside 2..64"),
+        (["--size", "64", "--objects", "9"], "20,971,520 planner states, over the limit"),
+        (["--objects", "30"], "--objects must be in 0..26"),
+    ],
+)
+def test_run_refuses_worlds_too_large_before_any_work(tmp_path, capsys, args, message):
+    out = tmp_path / "figures" / "episode.png"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--out", str(out), *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # not even the figure's folder

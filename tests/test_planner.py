@@ -9,12 +9,14 @@ import pytest
 from neurosymbolic.movingai import read_movingai_map, read_movingai_scenarios
 from neurosymbolic.planner import (
     HEURISTICS,
+    MAX_SEARCH_STATES,
     NoPlanError,
     astar,
     astar_path,
     bfs_distance,
     bfs_plan_cost,
     heuristic_value,
+    search_states,
 )
 from neurosymbolic.world import ACTIONS, GridWorld, State
 
@@ -238,3 +240,33 @@ def test_astar_path_checks_its_walls():
     world = GridWorld.from_ascii("S.G")
     with pytest.raises(ValueError, match="the state's cell .* is outside"):
         astar(world, state=State((0, 5)))
+
+
+def test_astar_refuses_a_search_over_the_state_limit():
+    walls = np.zeros((1000, 1000), bool)
+    world = GridWorld(walls, (0, 0), (999, 999), {"a": (5, 5), "b": (9, 9)}, False)
+    with pytest.raises(ValueError, match=r"12,000,000 search states, over the limit of 4,194,304"):
+        astar(world)  # refused at once, before any search
+    with pytest.raises(ValueError, match=r"pass max_states=101 to search anyway"):
+        astar_path(np.zeros((1, 101), bool), (0, 0), (0, 100), max_states=100)
+    assert astar_path(np.zeros((1, 101), bool), (0, 0), (0, 100), max_states=101).cost == 100
+    small = GridWorld.random(6, 0.2, 2, seed=3)
+    states = search_states(small.shape, 2)
+    assert states == 36 * 3 * 4
+    with pytest.raises(ValueError, match="fewer objects or on a smaller map"):
+        astar(small, max_states=states - 1)
+    assert astar(small, max_states=states).cost == astar(small).cost
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_search_states_bounds_what_dijkstra_expands(seed):
+    world = GridWorld.random(7, 0.25, 1 + seed % 3, seed)
+    plan = astar(world, heuristic="zero")
+    assert plan.expanded <= search_states(world.shape, len(world.objects))
+
+
+@pytest.mark.parametrize(
+    "shape, n_objects", [((1024, 1024), 0), ((2048, 2048), 0), ((512, 512), 2), ((20, 20), 4)]
+)
+def test_lesson_and_benchmark_sizes_are_within_the_limit(shape, n_objects):
+    assert search_states(shape, n_objects) <= MAX_SEARCH_STATES

@@ -149,6 +149,55 @@ def test_corrupt_table_gives_clear_error(tmp_path, text):
         tuning.load_table(path)
 
 
+@pytest.mark.parametrize(
+    "kernels, problem",
+    [
+        ({"ab": [["UPCAST", 0, 4]]}, "not a 64-digit hex hash"),
+        ({"0" * 64: [["UPCAST", "0", 4]]}, "is not a valid choice"),
+        ({"0" * 64: [["THREAD", 0, None]]}, "is not a valid choice"),
+        ({"0" * 64: [["UPCAST", 0]]}, "is not \\[op, axis, arg\\]"),
+        ({"0" * 64: "UPCAST"}, "is not \\[op, axis, arg\\]"),
+        ([], "'kernels' must map kernel keys to choices"),
+    ],
+)
+def test_table_entries_are_validated_on_load(tmp_path, kernels, problem):
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps({"kernels": kernels}))
+    with pytest.raises(ValueError, match=f"table .*table.json: .*{problem}"):
+        tuning.load_table(path)
+
+
+def test_fuzz_table_loader_random_bytes_and_truncations(tmp_path):
+    """400 damaged tables (random bytes, truncations, flipped bytes of the shipped one): each is
+    either a well-formed table or a ValueError naming the file, never another exception."""
+    rng = np.random.default_rng(0)
+    shipped = tuning.TABLE_PATH.read_bytes()
+    path = tmp_path / "fuzzed.json"
+    loaded = refused = 0
+    for case in range(400):
+        if case % 4 == 0:
+            data = rng.bytes(int(rng.integers(0, 300)))
+        elif case % 4 == 1:
+            data = shipped[: int(rng.integers(0, len(shipped)))]
+        else:
+            flipped = bytearray(shipped)
+            for i in rng.integers(0, len(shipped), size=1 + case % 3):
+                flipped[i] = int(rng.integers(0, 256))
+            data = bytes(flipped)
+        path.write_bytes(data)
+        try:
+            table = tuning.load_table(path)
+        except ValueError as error:
+            assert str(path) in str(error) and "help: regenerate it" in str(error)
+            refused += 1
+            continue
+        loaded += 1
+        for key, opts in table.items():
+            assert isinstance(key, str) and len(key) == 64
+            assert all(isinstance(o, Opt) and isinstance(o.op, OptOps) for o in opts)
+    assert refused >= 300 and loaded >= 1  # both outcomes were exercised
+
+
 def test_shipped_table_loads():
     table = tuning.load_table()
     assert len(table) > 50

@@ -5,6 +5,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import os
+
 import numpy as np
 import pytest
 from matplotlib.animation import FuncAnimation
@@ -63,6 +65,18 @@ def test_animation_and_atomic_files(tmp_path, world, episode):
     assert path.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
     save_figure(draw_world(world).figure, tmp_path / "w.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ep.gif", "w.png"]  # no temp files left
+
+
+def test_pictures_are_readable_by_others(tmp_path, world, episode):
+    """0644 files and 0755 folders like other tools, not the private 0600 of a temporary file."""
+    old_umask = os.umask(0o022)
+    try:
+        gif = save_gif(animate_episode(world, episode), tmp_path / "new" / "ep.gif", fps=10)
+        png = save_figure(draw_world(world).figure, tmp_path / "new" / "w.png")
+    finally:
+        os.umask(old_umask)
+    assert [oct(p.stat().st_mode & 0o777) for p in (gif, png)] == ["0o644", "0o644"]
+    assert oct(gif.parent.stat().st_mode & 0o777) == "0o755"
 
 
 def test_failed_gif_leaves_nothing(tmp_path, world, episode):

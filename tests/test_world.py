@@ -10,7 +10,7 @@ from neurosymbolic.movingai import (
     write_movingai_map,
     write_movingai_scenarios,
 )
-from neurosymbolic.world import GridWorld, State, distance_map, largest_region
+from neurosymbolic.world import MAX_RANDOM_CELLS, GridWorld, State, distance_map, largest_region
 
 SMALL = """
 S.a
@@ -255,3 +255,24 @@ def test_fuzz_map_and_scenario_readers(tmp_path):
                 reader(tmp_path / f"bad-{name}")
             except ValueError as error:
                 assert f"bad-{name}" in str(error)
+
+
+def test_random_world_refuses_a_size_over_its_limit():
+    with pytest.raises(ValueError, match=r"1000x1000 world has 1,000,000 cells, over the limit"):
+        GridWorld.random(1000)
+    with pytest.raises(ValueError, match=r"pass max_cells=30 to draw it anyway"):
+        GridWorld.random((5, 6), max_cells=29)
+    assert GridWorld.random((5, 6), max_cells=30).shape == (5, 6)
+    assert MAX_RANDOM_CELLS >= 512 * 512  # the largest maps the lessons and benchmarks draw
+
+
+def test_movingai_files_are_readable_by_others(tmp_path):
+    """0644 like files other tools write, not the private 0600 of a temporary file."""
+    walls = np.zeros((3, 4), bool)
+    write_movingai_map(tmp_path / "m.map", walls)
+    write_movingai_scenarios(
+        tmp_path / "m.scen", "m.map", walls.shape, [Scenario((0, 0), (2, 3), 5.0)]
+    )
+    for name in ("m.map", "m.scen"):
+        assert oct((tmp_path / name).stat().st_mode & 0o777) == "0o644"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.map", "m.scen"]  # no temporaries
