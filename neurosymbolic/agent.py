@@ -58,6 +58,11 @@ def needs_replan(cell: Cell, ahead: list[Cell], believed: np.ndarray) -> bool:
     return not ahead or cell != ahead[0] or any(believed[c] for c in ahead)
 
 
+def _check_max_steps(max_steps: int) -> None:
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}.\nhelp: e.g. max_steps=200.")
+
+
 class Agent:
     """Runs episodes; subclasses implement `run_many`."""
 
@@ -77,8 +82,7 @@ class Agent:
         max_steps: int = 200,
     ) -> Episode:
         """One episode in `world`: seeded observation noise and slips, at most `max_steps` actions."""
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {max_steps}.\nhelp: e.g. max_steps=200.")
+        _check_max_steps(max_steps)
         return self.run_many([world], [seed], noise, slip, max_steps)[0]
 
 
@@ -171,8 +175,7 @@ class HybridAgent(Agent):
         max_steps: int = 200,
     ) -> tuple[Episode, list["BeliefFrame"]]:
         """`run`, plus one `BeliefFrame` a step: what the agent believed, had sensed and planned."""
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {max_steps}.\nhelp: e.g. max_steps=200.")
+        _check_max_steps(max_steps)
         observations, rngs = observe_all([world], [seed], noise)
         (probs,) = wall_beliefs(observations, self.perception)
         frames: list[BeliefFrame] = []
