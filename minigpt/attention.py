@@ -6,7 +6,7 @@ sampling fast. Shapes: B batch, nh heads, T positions, hs head size, C = nh * hs
 
 import math
 
-from tinygrad import Tensor, dtypes, nn
+from tinygrad import Tensor, UOp, dtypes, nn
 
 
 def _check_qkv(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> None:
@@ -94,18 +94,19 @@ class KVCache:
         self.k.assign(k.pad(pad))  # (B, nh, max_len, hs)
         self.v.assign(v.pad(pad))
 
-    def append(self, k: Tensor, v: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
-        """Write one position's k, v (B, nh, 1, hs) into slot `pos` (a (1,) int Tensor).
+    def append(self, k: Tensor, v: Tensor, pos: UOp) -> tuple[Tensor, Tensor]:
+        """Write one position's k, v (B, nh, 1, hs) into slot `pos`; returns all slots.
 
-        Returns all slots (B, nh, max_len, hs); `pos` is a Tensor, not a Python int, so a jitted
-        step sees the new position on every replay instead of the one it was captured with.
+        `pos` is a bound Variable (`Variable("pos", 0, max_len - 1).bind(p)`), not a Python int:
+        a jitted step then reads the new position on every replay instead of baking in the one it
+        was captured with, and no input buffer has to be filled for it.
         """
         here = (Tensor.arange(self.max_len) == pos).reshape(1, 1, self.max_len, 1)
         self.k.assign(here.where(k, self.k))  # (B, nh, max_len, hs)
         self.v.assign(here.where(v, self.v))
         return self.k, self.v
 
-    def visible(self, pos: Tensor) -> Tensor:
+    def visible(self, pos: UOp) -> Tensor:
         """Boolean mask (1, 1, 1, max_len): the query at `pos` sees slots 0 .. pos."""
         return (Tensor.arange(self.max_len) <= pos).reshape(1, 1, 1, self.max_len)
 
@@ -131,13 +132,13 @@ class MultiHeadAttention:
         self,
         x: Tensor,
         cache: KVCache | None = None,
-        pos: Tensor | None = None,
+        pos: UOp | None = None,
         return_weights: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """x (B, T, C) -> (B, T, C); with `return_weights=True` also the weights (B, nh, T, Tk).
 
         With a `cache` and no `pos`, x is a prompt at positions 0 .. T-1 and its keys and values
-        are stored; with a `pos` (1,) Tensor, x is one new token (T = 1) at that position.
+        are stored; with a `pos` (a bound Variable), x is one new token (T = 1) at that position.
         """
         B, T, C = x.shape
         hs = C // self.n_head

@@ -15,7 +15,8 @@ import weakref
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from tinygrad import Tensor, TinyJit, dtypes, nn
+from tinygrad import Tensor, TinyJit, UOp, Variable, dtypes, nn
+from tinygrad.device import Buffer
 from tinygrad.nn.state import get_parameters, get_state_dict
 
 from minigpt import tuning
@@ -138,12 +139,13 @@ class MiniGPT:
         return self.forward(self.check_ids(idx))
 
     def forward(
-        self, idx: Tensor, caches: list[KVCache] | None = None, pos: Tensor | None = None
+        self, idx: Tensor, caches: list[KVCache] | None = None, pos: UOp | None = None
     ) -> Tensor:
         """The unchecked forward pass. With `caches`, a prompt fills them (pos None) or one token
-        at position `pos` (a (1,) int Tensor) reads and extends them."""
+        at position `pos` (a bound Variable, see KVCache.append) reads and extends them."""
         B, T = idx.shape
-        pos_emb = self.pos_emb.weight[:T] if pos is None else self.pos_emb(pos)  # (T, C) or (1, C)
+        rows = (0, T) if pos is None else (pos, pos + 1)  # positions 0 .. T-1, or just pos
+        pos_emb = self.pos_emb.weight.shrink((rows, None))  # (T, C) or (1, C)
         x = (self.tok_emb(idx) + pos_emb).dropout(self.config.dropout)  # (B, T, C)
         for i, block in enumerate(self.blocks):
             x = block(x, caches[i] if caches else None, pos)  # (B, T, C)
@@ -257,6 +259,13 @@ class _Decoder:
         # compiled with the shipped kernel choices for the CPU (minigpt.tuning)
         self._full = tuning.with_stored_choices(TinyJit(self._full_fn))
         self._step = tuning.with_stored_choices(TinyJit(self._step_fn))
+        # the inputs of the compiled steps: token ids are copied into fixed buffers (_fill), the
+        # position is a Variable bound on each call; new input Tensors would cost more to
+        # schedule than a whole decode step replays
+        self.window = Tensor.zeros(batch_size, c.block_size, dtype=dtypes.int32).contiguous()
+        self.token = Tensor.zeros(batch_size, 1, dtype=dtypes.int32).contiguous()
+        Tensor.realize(self.window, self.token)
+        self.position = Variable("pos", 0, c.block_size - 1)
 
     def _weight_buffers(self) -> list:
         """The device buffer behind each weight (None for a weight not realized yet)."""
@@ -276,21 +285,30 @@ class _Decoder:
     def _full_fn(self, ids: Tensor) -> Tensor:
         return self._realize_with_caches(self.model.forward(ids, self.caches))  # (B, S, V)
 
-    def _step_fn(self, token: Tensor, pos: Tensor) -> Tensor:
+    def _step_fn(self, token: Tensor, pos: UOp) -> Tensor:
         logits = self.model.forward(token, self.caches, pos)[:, -1, :]  # (B, V)
         return self._realize_with_caches(logits)
 
     def full(self, tokens: np.ndarray) -> np.ndarray:
         """Logits (B, V) after the last token, from a pass over the last block_size tokens."""
-        context = tokens[:, -self.block_size :].astype(np.int32)  # (B, T)
+        context = tokens[:, -self.block_size :]  # (B, T)
         T = context.shape[1]
-        padded = np.pad(context, ((0, 0), (0, self.block_size - T)))  # (B, S)
-        return self._full(Tensor(padded)).numpy()[:, T - 1, :]
+        _fill(self.window, np.pad(context, ((0, 0), (0, self.block_size - T))))  # (B, S)
+        return self._full(self.window).numpy()[:, T - 1, :]
 
     def step(self, next_ids: np.ndarray, position: int) -> np.ndarray:
         """Logits (B, V) after one new token per row at `position`, reading the KV cache."""
-        token = Tensor(next_ids.astype(np.int32)[:, None])  # (B, 1)
-        return self._step(token, Tensor([position], dtype=dtypes.int32)).numpy()
+        _fill(self.token, next_ids[:, None])  # (B, 1)
+        return self._step(self.token, self.position.bind(position)).numpy()
+
+
+def _fill(tensor: Tensor, ids: np.ndarray) -> None:
+    """Copy int ids into the device buffer of the realized int32 `tensor`, which has their shape:
+    one plain copy, no graph for tinygrad to schedule."""
+    data = np.ascontiguousarray(ids, dtype=np.int32)
+    tensor.uop.buffer.copy_from(
+        Buffer("PYTHON", data.size, dtypes.int32, opaque=memoryview(data).cast("B"))
+    )
 
 
 def _sample(

@@ -5,7 +5,7 @@ then works on each position alone. Both read a normalised copy of the residual s
 result back to it (pre-norm, as in GPT-2), so the stream itself is never squashed.
 """
 
-from tinygrad import Tensor, nn
+from tinygrad import Tensor, UOp, nn
 
 from minigpt.attention import KVCache, MultiHeadAttention
 
@@ -60,7 +60,7 @@ class Block:
         self,
         x: Tensor,
         cache: KVCache | None = None,
-        pos: Tensor | None = None,
+        pos: UOp | None = None,
         return_weights: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """x (B, T, C) -> (B, T, C); optionally also the attention weights (B, nh, T, Tk)."""
