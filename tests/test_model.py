@@ -188,3 +188,19 @@ def test_decoder_is_reused_until_weights_are_replaced(model):
     model.blocks[0].mlp.c_fc.bias = (old + 0).contiguous().realize()  # same values, new buffer
     assert _Decoder.for_model(model, 1, True) is not decoder
     np.testing.assert_array_equal(model.generate([[1, 2]], 3, seed=0), first)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_warm_generate_schedules_no_graph_per_token(model, monkeypatch, use_cache):
+    """Once its steps are compiled, sampling only replays them: token ids are copied into the
+    decoder's input buffers and the position is a bound Variable, so nothing is scheduled."""
+    prompt = [[1, 2]]
+    first = model.generate(prompt, 10, seed=1, use_cache=use_cache)  # compiles and captures
+    scheduled = []
+    original = Tensor.linear_with_vars
+    monkeypatch.setattr(
+        Tensor, "linear_with_vars", lambda *a, **k: scheduled.append(1) or original(*a, **k)
+    )
+    again = model.generate(prompt, 10, seed=1, use_cache=use_cache)  # 10 > block_size - 2
+    assert scheduled == []
+    np.testing.assert_array_equal(again, first)
