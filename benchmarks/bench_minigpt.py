@@ -85,6 +85,7 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
     from tinygrad import Context, Tensor, TinyJit
 
     from minigpt import tuning
+    from minigpt.device import InputBuffers
     from minigpt.fusion import kernel_report
     from minigpt.model import GPTConfig, MiniGPT
     from minigpt.train import TrainConfig, clip_grad_norm, cross_entropy, make_optimizer
@@ -107,15 +108,15 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
         clip_grad_norm(optimizer.params, 1.0)
         return loss.realize(*optimizer.schedule_step())
 
-    times, cpu_times, losses = [], [], []
+    times, cpu_times, losses, inputs = [], [], [], InputBuffers()
+    lr = np.array([1e-3], dtype=np.float32)
     for x, y in _batches(steps + WARMUP_CALLS):
-        args = Tensor(x.astype(np.int32)), Tensor(y.astype(np.int32)), Tensor([1e-3])
         start, cpu_start = time.perf_counter(), time.process_time()
-        losses.append(step(*args).item())
+        losses.append(step(*inputs.load(x.astype(np.int32), y.astype(np.int32), lr)).item())
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
     x, y = _batches(1, seed=1)[0]
-    args = Tensor(x.astype(np.int32)).realize(), Tensor(y.astype(np.int32)).realize()
+    args = inputs.load(x.astype(np.int32), y.astype(np.int32), lr)
     result = {
         "first": times[0],
         "capture": times[1],
@@ -126,8 +127,8 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
         "tuning": str(tuning.status()),
     }
     if not os.environ.get("HCQ2"):  # the command queue runs kernels out of Python's sight
-        report = kernel_report(lambda: step(*args, Tensor([1e-3]).realize()).item())
-        gflop, top = _kernel_profile(lambda: step(*args, Tensor([1e-3]).realize()).item())
+        report = kernel_report(lambda: step(*args).item())
+        gflop, top = _kernel_profile(lambda: step(*args).item())
         kernel_s = sum(r[2] for r in top)
         result.update(gflop=gflop, top=top[:TOP_KERNELS], kernel_s=kernel_s, kernels=report.kernels)
     return result

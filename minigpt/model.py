@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from tinygrad import Tensor, TinyJit, UOp, Variable, dtypes, nn
-from tinygrad.device import Buffer
 from tinygrad.nn.state import get_parameters, get_state_dict
 
 from minigpt import tuning
 from minigpt.attention import KVCache
+from minigpt.device import InputBuffers
 from minigpt.transformer import Block, LayerNorm
 
 Ids = Tensor | np.ndarray | list
@@ -259,12 +259,9 @@ class _Decoder:
         # compiled with the shipped kernel choices for the CPU (minigpt.tuning)
         self._full = tuning.with_stored_choices(TinyJit(self._full_fn))
         self._step = tuning.with_stored_choices(TinyJit(self._step_fn))
-        # the inputs of the compiled steps: token ids are copied into fixed buffers (_fill), the
-        # position is a Variable bound on each call; new input Tensors would cost more to
-        # schedule than a whole decode step replays
-        self.window = Tensor.zeros(batch_size, c.block_size, dtype=dtypes.int32).contiguous()
-        self.token = Tensor.zeros(batch_size, 1, dtype=dtypes.int32).contiguous()
-        Tensor.realize(self.window, self.token)
+        # their inputs: token ids are copied into fixed buffers, the position is a Variable bound
+        # on each call; new input Tensors would cost more to schedule than a decode step runs
+        self.window, self.token = InputBuffers(), InputBuffers()
         self.position = Variable("pos", 0, c.block_size - 1)
 
     def _weight_buffers(self) -> list:
@@ -291,24 +288,15 @@ class _Decoder:
 
     def full(self, tokens: np.ndarray) -> np.ndarray:
         """Logits (B, V) after the last token, from a pass over the last block_size tokens."""
-        context = tokens[:, -self.block_size :]  # (B, T)
+        context = tokens[:, -self.block_size :].astype(np.int32)  # (B, T)
         T = context.shape[1]
-        _fill(self.window, np.pad(context, ((0, 0), (0, self.block_size - T))))  # (B, S)
-        return self._full(self.window).numpy()[:, T - 1, :]
+        padded = np.pad(context, ((0, 0), (0, self.block_size - T)))  # (B, S)
+        return self._full(*self.window.load(padded)).numpy()[:, T - 1, :]
 
     def step(self, next_ids: np.ndarray, position: int) -> np.ndarray:
         """Logits (B, V) after one new token per row at `position`, reading the KV cache."""
-        _fill(self.token, next_ids[:, None])  # (B, 1)
-        return self._step(self.token, self.position.bind(position)).numpy()
-
-
-def _fill(tensor: Tensor, ids: np.ndarray) -> None:
-    """Copy int ids into the device buffer of the realized int32 `tensor`, which has their shape:
-    one plain copy, no graph for tinygrad to schedule."""
-    data = np.ascontiguousarray(ids, dtype=np.int32)
-    tensor.uop.buffer.copy_from(
-        Buffer("PYTHON", data.size, dtypes.int32, opaque=memoryview(data).cast("B"))
-    )
+        (token,) = self.token.load(next_ids.astype(np.int32)[:, None])  # (B, 1)
+        return self._step(token, self.position.bind(position)).numpy()
 
 
 def _sample(

@@ -22,6 +22,7 @@ from tqdm import tqdm  # plain text: works in notebooks without ipywidgets
 from minigpt import tuning
 from minigpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from minigpt.data import CharTokenizer, SyntheticTask, get_batch
+from minigpt.device import InputBuffers
 from minigpt.model import MiniGPT
 
 # 1-D token ids (random windows are cut from it), or fixed rows (x, y) with y = -1 where ignored
@@ -241,6 +242,7 @@ def train(
         state = optimizer_state(model, optimizer)
         save_checkpoint(config.out_dir, model, tokenizer, step, state, config, history)
 
+    inputs = InputBuffers()  # each step's batch and learning rate, copied into the same buffers
     start, step_times, begin = result.steps_done, [], time.perf_counter()
     bar = tqdm(total=config.steps, initial=start, disable=not progress, desc="train")
     for step in range(start, config.steps):
@@ -249,8 +251,8 @@ def train(
             bar.set_postfix(val=f"{result.val_losses[-1]:.4f}")
         x, y = _batch(train_data, B, S, np.random.default_rng([config.seed, step]))
         t0 = time.perf_counter()
-        lr = Tensor([learning_rate(step, config)])
-        loss = train_step(Tensor(x), Tensor(y), lr).item()
+        lr = np.array([learning_rate(step, config)], dtype=np.float32)
+        loss = train_step(*inputs.load(x, y, lr)).item()
         if not math.isfinite(loss):  # diverged: stop before anything is saved from it
             raise ValueError(
                 f"the loss at step {step} is {loss}: training diverged, and nothing from this "

@@ -1,13 +1,23 @@
-"""Device selection: DEV is honoured, unknown names and a missing clang give errors that name the fix."""
+"""Device selection: DEV is honoured, unknown names and a missing clang give errors that name the fix;
+input buffers: numpy arrays copied into fixed device tensors."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from tinygrad import Tensor, dtypes
 
-from minigpt.device import DeviceError, clang_path, describe_device, pick_device
+from minigpt.device import (
+    DeviceError,
+    InputBuffers,
+    clang_path,
+    copy_into,
+    describe_device,
+    pick_device,
+)
 
 
 @pytest.fixture
@@ -76,3 +86,22 @@ def test_describe_device_names_device_version_and_compiler(monkeypatch):
     line = describe_device()
     assert line.startswith("device CPU (clang ")
     assert "tinygrad 0.14.0" in line
+
+
+def test_input_buffers_copy_each_call_into_the_same_tensors():
+    inputs = InputBuffers()
+    first = inputs.load(np.array([[1, 2, 3]], np.int32), np.array([0.5], np.float32))
+    again = inputs.load(np.array([[7, 8, 9]]), [2.25])  # int64 and a list: cast to the buffers
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    np.testing.assert_array_equal(again[0].numpy(), [[7, 8, 9]])
+    assert again[0].dtype == dtypes.int32 and again[1].numpy().tolist() == [2.25]
+
+
+def test_copy_into_names_a_wrong_shape_and_an_unrealized_tensor():
+    target = Tensor.zeros(2, 3, dtype=dtypes.int32).contiguous().realize()
+    with pytest.raises(ValueError, match=r"shape \(3, 2\) into a tensor of shape \(2, 3\)"):
+        copy_into(target, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="needs a realized tensor"):
+        copy_into(Tensor.zeros(2, 3, dtype=dtypes.int32) + 1, np.zeros((2, 3)))
+    copy_into(target, np.arange(6).reshape(2, 3))
+    np.testing.assert_array_equal(target.numpy(), [[0, 1, 2], [3, 4, 5]])
