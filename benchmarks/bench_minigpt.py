@@ -14,7 +14,7 @@ top-kernel table times every kernel of one replayed step in CPU time of the call
 
 The HCQ2=1 rows run tinygrad 0.14's experimental command-queue runtime (the environment variable
 HCQ2=1, read when tinygrad is imported): a replayed step is handed to a worker thread as one
-buffer of commands, instead of Python launching each kernel (about 25 us per kernel here). Its
+buffer of commands, instead of Python launching each kernel (about 23 us per kernel here). Its
 calling thread waits by polling, so its CPU time counts two busy threads. Kernels are not counted
 or timed one by one under it.
 

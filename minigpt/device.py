@@ -130,6 +130,11 @@ def describe_device() -> str:
 def copy_into(tensor: Tensor, array: np.ndarray | list) -> None:
     """Copy `array` into the device buffer of the realized `tensor`, which must have its shape:
     one plain copy, nothing for tinygrad to schedule. Values are cast to the tensor's dtype."""
+    if tensor.dtype.fmt is None:
+        raise ValueError(
+            f"copy_into cannot write {tensor.dtype}: numpy has no matching type.\n"
+            "help: keep the input tensor float32 or int32 and cast it inside the compiled step."
+        )
     data = np.ascontiguousarray(array, dtype=np.dtype(tensor.dtype.fmt))
     if data.shape != tensor.shape:
         raise ValueError(

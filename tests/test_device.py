@@ -97,11 +97,13 @@ def test_input_buffers_copy_each_call_into_the_same_tensors():
     assert again[0].dtype == dtypes.int32 and again[1].numpy().tolist() == [2.25]
 
 
-def test_copy_into_names_a_wrong_shape_and_an_unrealized_tensor():
+def test_copy_into_names_a_wrong_shape_an_unrealized_tensor_and_a_dtype_numpy_lacks():
     target = Tensor.zeros(2, 3, dtype=dtypes.int32).contiguous().realize()
     with pytest.raises(ValueError, match=r"shape \(3, 2\) into a tensor of shape \(2, 3\)"):
         copy_into(target, np.zeros((3, 2)))
     with pytest.raises(ValueError, match="needs a realized tensor"):
         copy_into(Tensor.zeros(2, 3, dtype=dtypes.int32) + 1, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="cannot write dtypes.bfloat16"):
+        copy_into(Tensor.empty(2, dtype=dtypes.bfloat16).realize(), [1.0, 2.0])
     copy_into(target, np.arange(6).reshape(2, 3))
     np.testing.assert_array_equal(target.numpy(), [[0, 1, 2], [3, 4, 5]])
