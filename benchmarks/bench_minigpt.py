@@ -85,7 +85,7 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
     from tinygrad import Context, Tensor, TinyJit
 
     from minigpt import tuning
-    from minigpt.device import InputBuffers
+    from minigpt.compiled import StepInputs
     from minigpt.fusion import kernel_report
     from minigpt.model import GPTConfig, MiniGPT
     from minigpt.train import TrainConfig, clip_grad_norm, cross_entropy, make_optimizer
@@ -108,7 +108,7 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
         clip_grad_norm(optimizer.params, 1.0)
         return loss.realize(*optimizer.schedule_step())
 
-    times, cpu_times, losses, inputs = [], [], [], InputBuffers()
+    times, cpu_times, losses, inputs = [], [], [], StepInputs()
     lr = np.array([1e-3], dtype=np.float32)
     for x, y in _batches(steps + WARMUP_CALLS):
         start, cpu_start = time.perf_counter(), time.process_time()

@@ -10,7 +10,6 @@ from minigpt.data import (
     split,
     synthetic_task,
 )
-from minigpt.device import DeviceError, describe_device, pick_device
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.train import TrainConfig, TrainResult, learning_rate, train
 from minigpt.transformer import MLP, Block, LayerNorm
@@ -20,7 +19,6 @@ __all__ = [
     "Block",
     "CharTokenizer",
     "CheckpointInfo",
-    "DeviceError",
     "GPTConfig",
     "KVCache",
     "LayerNorm",
@@ -29,12 +27,10 @@ __all__ = [
     "SyntheticTask",
     "TrainConfig",
     "TrainResult",
-    "describe_device",
     "get_batch",
     "learning_rate",
     "load_checkpoint",
     "load_corpus",
-    "pick_device",
     "save_checkpoint",
     "scaled_dot_product_attention",
     "split",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tinygrad import Tensor
 
+from course.device import DeviceError, describe_device, pick_device
 from minigpt.checkpoint import (
     CheckpointLock,
     foreign_entries,
@@ -25,7 +26,6 @@ from minigpt.checkpoint import (
     recover_interrupted_save,
 )
 from minigpt.data import DEFAULT_CORPUS, CharTokenizer, load_corpus, split
-from minigpt.device import DeviceError, describe_device, pick_device
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.train import TrainConfig, train
 

@@ -12,15 +12,15 @@ import json
 import os
 import re
 import sysconfig
-import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from course.files import write_atomic
 
 DEFAULT_CORPUS = "python-stdlib"
 # Sorted; readable, general-purpose modules that are plain .py files in both 3.11 and 3.12.
@@ -33,26 +33,6 @@ SYNTHETIC_TASKS = ("copy", "reverse", "previous")
 SEPARATOR = "|"  # between question and answer in the synthetic tasks
 DOWNLOAD_SECONDS = 300.0  # a download that takes longer in total is abandoned
 DOWNLOAD_MAX_BYTES = 200_000_000  # corpora are text: anything larger is refused
-
-
-def write_atomic(path: str | Path, content: bytes | Callable[[str], None]) -> Path:
-    """Write `content` (bytes, or a function that writes the file named by its argument) to a
-    temporary file beside `path`, then rename it into place: the real name never holds a
-    half-written or empty file, and the temporary is removed when writing fails."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(content, bytes):
-                f.write(content)
-        if callable(content):
-            content(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; these are shared data
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
 
 
 class CharTokenizer:

@@ -20,7 +20,7 @@ from tinygrad.nn.state import get_parameters, get_state_dict
 
 from minigpt import tuning
 from minigpt.attention import KVCache
-from minigpt.device import InputBuffers
+from minigpt.compiled import StepInputs
 from minigpt.transformer import Block, LayerNorm
 
 Ids = Tensor | np.ndarray | list
@@ -261,7 +261,7 @@ class _Decoder:
         self._step = tuning.with_stored_choices(TinyJit(self._step_fn))
         # their inputs: token ids are copied into fixed buffers, the position is a Variable bound
         # on each call; new input Tensors would cost more to schedule than a decode step runs
-        self.window, self.token = InputBuffers(), InputBuffers()
+        self.window, self.token = StepInputs(), StepInputs()
         self.position = Variable("pos", 0, c.block_size - 1)
 
     def _weight_buffers(self) -> list:

@@ -21,8 +21,8 @@ from tqdm import tqdm  # plain text: works in notebooks without ipywidgets
 
 from minigpt import tuning
 from minigpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from minigpt.compiled import StepInputs
 from minigpt.data import CharTokenizer, SyntheticTask, get_batch
-from minigpt.device import InputBuffers
 from minigpt.model import MiniGPT
 
 # 1-D token ids (random windows are cut from it), or fixed rows (x, y) with y = -1 where ignored
@@ -242,7 +242,7 @@ def train(
         state = optimizer_state(model, optimizer)
         save_checkpoint(config.out_dir, model, tokenizer, step, state, config, history)
 
-    inputs = InputBuffers()  # each step's batch and learning rate, copied into the same buffers
+    inputs = StepInputs()  # each step's batch and learning rate, copied into the same buffers
     start, step_times, begin = result.steps_done, [], time.perf_counter()
     bar = tqdm(total=config.steps, initial=start, disable=not progress, desc="train")
     for step in range(start, config.steps):

@@ -19,7 +19,6 @@ searches again for other shapes or another machine and merges the results into t
 
 import functools
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -31,6 +30,8 @@ from tinygrad.device import Device
 from tinygrad.engine import realize
 from tinygrad.helpers import NOOPT
 from tinygrad.uop.ops import Ops, UOp
+
+from course.files import write_atomic
 
 TABLE_PATH = Path(__file__).with_name("tuned_kernels.json")
 Table = dict[str, tuple[Opt, ...]]  # kernel key (hex) -> choices to apply, in order
@@ -113,9 +114,7 @@ def save_table(table: Table, path: str | Path, about: dict) -> None:
     """Write `table` as JSON (atomically: a temporary file, then a rename)."""
     path = Path(path)
     kernels = {k: [[o.op.name, o.axis, o.arg] for o in opts] for k, opts in sorted(table.items())}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"about": about, "kernels": kernels}, indent=0) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps({"about": about, "kernels": kernels}, indent=0) + "\n").encode())
 
 
 def call_device(call: UOp) -> str:

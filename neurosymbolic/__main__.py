@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from minigpt.device import DeviceError, pick_device
+from course.device import DeviceError, pick_device
 from neurosymbolic.evaluate import DEFAULT_NOISE, DEFAULT_SLIP, REGIMES, evaluate, format_table
 
 # `run` plays one episode that replans at every surprise: a 64x64 world already takes tens of

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_save
 
-from minigpt.checkpoint import check_finite, read_safetensors
-from minigpt.data import write_atomic
+from course.files import check_finite, read_safetensors, write_atomic
 
 SHIPPED = Path(__file__).parent / "weights"  # trained weights that come with the package
 DAMAGED = "help: the file is damaged; train and save again, or restore it from a copy."

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minigpt.data import write_atomic
+from course.files import write_atomic
 from neurosymbolic.world import Cell
 
 PASSABLE = frozenset(".GS")

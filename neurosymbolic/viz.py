@@ -3,9 +3,6 @@ episode and belief animations, success rates with their intervals, and the heuri
 headless (Agg) and in notebooks alike; the world and the agents never draw anything themselves.
 """
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from course.files import write_atomic
 from neurosymbolic.agent import BeliefFrame
 from neurosymbolic.evaluate import EvalRow
 from neurosymbolic.guided_search import MethodResult
@@ -255,26 +253,9 @@ def draw_heuristic_tradeoff(results: dict[str, list[MethodResult]], ax: Axes | N
     return ax
 
 
-def _write_atomically(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place: a crash
-    never leaves half a file under the real name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def save_gif(anim: FuncAnimation, path: str | Path, fps: int = 6) -> Path:
     """Write the animation as a GIF (written to a temporary file, renamed when complete)."""
-    return _write_atomically(path, lambda tmp: anim.save(tmp, writer=PillowWriter(fps=fps)))
+    return write_atomic(path, lambda tmp: anim.save(tmp, writer=PillowWriter(fps=fps)))
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
@@ -282,4 +263,4 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     if Path(path).is_dir():
         raise ValueError(f"{path} is a folder.\nhelp: name the picture file, e.g. episode.png.")
     picture_format = Path(path).suffix[1:].lower() or "png"  # else savefig renames the temporary
-    return _write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=picture_format))
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=picture_format))

@@ -6,7 +6,7 @@ from tinygrad import Tensor, dtypes
 
 import minigpt.checks
 import neurosymbolic.checks
-from minigpt.checks.core import (
+from course.checks import (
     CheckResult,
     ExerciseFailed,
     checker,

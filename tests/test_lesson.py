@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from minigpt import lesson
+from course import lesson
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from minigpt.lesson import RELEASE, REPO_URL
+from course.lesson import RELEASE, REPO_URL
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

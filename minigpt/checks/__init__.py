@@ -6,7 +6,7 @@ shared machinery is in `core`; lessons import every checker from here: ``from mi
 check_causal_mask``.
 """
 
-from minigpt.checks.core import (
+from course.checks import (
     CheckResult,
     ExerciseFailed,
     checker,

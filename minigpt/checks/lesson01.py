@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 from tinygrad import Tensor
 
-from minigpt.checks.core import (
+from course.checks import (
     ExerciseFailed,
     checker,
     compare,

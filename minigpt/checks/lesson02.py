@@ -7,14 +7,14 @@ import numpy as np
 from tinygrad import Tensor, dtypes
 from tinygrad.nn.state import get_parameters
 
-from minigpt.attention import MultiHeadAttention
-from minigpt.checks.core import (
+from course.checks import (
     checker,
     compare,
     name_mistake,
     run_learner,
     to_numpy,
 )
+from minigpt.attention import MultiHeadAttention
 
 
 def reference_multi_head_attention(

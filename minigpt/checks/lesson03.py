@@ -6,7 +6,7 @@ import numpy as np
 from tinygrad import Tensor
 from tinygrad.nn.state import get_parameters, get_state_dict
 
-from minigpt.checks.core import (
+from course.checks import (
     ExerciseFailed,
     checker,
     compare,

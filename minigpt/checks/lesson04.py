@@ -12,7 +12,7 @@ import numpy as np
 from tinygrad import Context, Tensor, nn
 from tinygrad.nn.state import get_state_dict
 
-from minigpt.checks.core import (
+from course.checks import (
     ExerciseFailed,
     checker,
     compare,

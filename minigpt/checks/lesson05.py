@@ -5,7 +5,7 @@ from collections.abc import Callable
 import numpy as np
 from tinygrad import GlobalCounters, Tensor
 
-from minigpt.checks.core import (
+from course.checks import (
     ExerciseFailed,
     checker,
     compare,

@@ -7,7 +7,7 @@ import numpy as np
 from tinygrad import Tensor
 from tinygrad.uop.ops import UOp
 
-from minigpt.checks.core import (
+from course.checks import (
     ExerciseFailed,
     _preview,
     checker,

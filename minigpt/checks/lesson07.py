@@ -9,8 +9,7 @@ import numpy as np
 from tinygrad import Tensor
 from tinygrad.nn.state import get_state_dict
 
-from minigpt.attention import scaled_dot_product_attention
-from minigpt.checks.core import (
+from course.checks import (
     ExerciseFailed,
     checker,
     compare,
@@ -19,6 +18,7 @@ from minigpt.checks.core import (
     run_learner,
     to_numpy,
 )
+from minigpt.attention import scaled_dot_product_attention
 from minigpt.model import GPTConfig, MiniGPT
 
 DecodeStep = Callable[..., tuple]  # (q, k, v, cache_k, cache_v, pos) -> (out, cache_k, cache_v)

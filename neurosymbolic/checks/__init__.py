@@ -2,10 +2,10 @@
 
 Each checker runs the learner's function beside the package's reference on small worlds or noisy
 maps and answers in plain words: which input, expected against got, and a hint. The machinery is
-shared with the minigpt lessons (`minigpt.checks.core`).
+shared with the minigpt lessons (`course.checks`).
 """
 
-from minigpt.checks.core import (
+from course.checks import (
     CheckResult,
     ExerciseFailed,
     checker,

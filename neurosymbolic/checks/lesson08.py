@@ -13,7 +13,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 
-from minigpt.checks.core import ExerciseFailed, checker, run_learner
+from course.checks import ExerciseFailed, checker, run_learner
 from neurosymbolic.planner import astar
 from neurosymbolic.world import ACTIONS, MOVES, GridWorld, State
 

@@ -13,7 +13,7 @@ are compared within 1e-9.
 from collections import Counter
 from collections.abc import Callable, Hashable
 
-from minigpt.checks.core import ExerciseFailed, checker, run_learner
+from course.checks import ExerciseFailed, checker, run_learner
 from neurosymbolic.checks.lesson08 import (
     _costs_from_start,
     check_worlds,

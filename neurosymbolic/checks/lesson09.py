@@ -13,7 +13,7 @@ import numpy as np
 from tinygrad import Context, Tensor, TinyJit, nn
 from tinygrad.nn.state import get_parameters
 
-from minigpt.checks.core import ExerciseFailed, checker, compare, name_mistake, run_learner
+from course.checks import ExerciseFailed, checker, compare, name_mistake, run_learner
 from neurosymbolic.perception import Perception, noisy_maps, threshold_walls, wall_metrics
 
 

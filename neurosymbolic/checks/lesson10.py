@@ -12,7 +12,7 @@ import numpy as np
 from tinygrad import Context, Tensor, nn
 from tinygrad.nn.state import get_parameters, get_state_dict, load_state_dict
 
-from minigpt.checks.core import ExerciseFailed, checker, compare, name_mistake, run_learner
+from course.checks import ExerciseFailed, checker, compare, name_mistake, run_learner
 from neurosymbolic.planner import (
     Plan,
     astar_path,

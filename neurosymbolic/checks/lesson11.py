@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 from tinygrad import Tensor
 
-from minigpt.checks.core import ExerciseFailed, checker, compare, name_mistake, run_learner
+from course.checks import ExerciseFailed, checker, compare, name_mistake, run_learner
 from neurosymbolic.agent import HybridAgent, OpenLoopPlanner, needs_replan
 from neurosymbolic.evaluate import summarize
 from neurosymbolic.planner import (

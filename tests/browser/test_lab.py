@@ -24,7 +24,7 @@ import nbformat
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from minigpt.lesson import REPO_URL
+from course.lesson import REPO_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "browser"

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from minigpt.device import describe_device, pick_device
+from course.device import describe_device, pick_device
 
 # The one place that names the repository; notebooks' Colab badges and install lines use the same URL.
 REPO_URL = "https://github.com/neural-internals/tinygrad-course"

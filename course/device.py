@@ -1,13 +1,8 @@
-"""Which device runs the course (a GPU when one works, else the CPU through clang), and how
-numpy inputs reach it.
+"""Which device runs the course: a GPU when one works, else the CPU through clang.
 
 tinygrad reads the device from the environment variable ``DEV`` (``DEV=CPU``, ``DEV=CUDA``, ...).
 `pick_device` honours it when set; otherwise it tries the GPUs, then the CPU, and makes the first
 that runs a tiny kernel correctly tinygrad's default. Lesson 0 shows how to switch.
-
-`InputBuffers` feeds a compiled (TinyJit) step: a new input Tensor on every call is a small graph
-that tinygrad must schedule before the step can run, which on a small model costs about as much as
-the step itself; copying each call's numpy arrays into the same device buffers costs one copy.
 """
 
 import importlib.metadata
@@ -15,9 +10,7 @@ import os
 import shutil
 import subprocess
 
-import numpy as np
 from tinygrad import Device, Tensor
-from tinygrad.device import Buffer
 from tinygrad.helpers import DEV
 
 GPU_ORDER = (
@@ -125,39 +118,3 @@ def describe_device() -> str:
     else:
         detail = getattr(Device[device], "arch", None) or device
     return f"device {device} ({detail}), tinygrad {tinygrad_version}"
-
-
-def copy_into(tensor: Tensor, array: np.ndarray | list) -> None:
-    """Copy `array` into the device buffer of the realized `tensor`, which must have its shape:
-    one plain copy, nothing for tinygrad to schedule. Values are cast to the tensor's dtype."""
-    if tensor.dtype.fmt is None:
-        raise ValueError(
-            f"copy_into cannot write {tensor.dtype}: numpy has no matching type.\n"
-            "help: keep the input tensor float32 or int32 and cast it inside the compiled step."
-        )
-    data = np.ascontiguousarray(array, dtype=np.dtype(tensor.dtype.fmt))
-    if data.shape != tensor.shape:
-        raise ValueError(
-            f"cannot copy an array of shape {data.shape} into a tensor of shape {tensor.shape}.\n"
-            "help: a compiled step keeps its input shapes; pad or crop the batch to that shape."
-        )
-    if not tensor.uop.is_realized:
-        raise ValueError("copy_into needs a realized tensor.\nhelp: call .realize() on it first.")
-    source = Buffer("PYTHON", data.size, tensor.dtype, opaque=memoryview(data).cast("B"))
-    tensor.uop.buffer.copy_from(source)
-
-
-class InputBuffers:
-    """The inputs of a compiled step as fixed device buffers: `load(*arrays)` makes one tensor per
-    array on the first call and copies later calls' arrays into the same tensors (`copy_into`)."""
-
-    def __init__(self) -> None:
-        self.tensors: list[Tensor] = []
-
-    def load(self, *arrays: np.ndarray) -> list[Tensor]:
-        if not self.tensors:
-            self.tensors = [Tensor(np.ascontiguousarray(a)).realize() for a in arrays]
-        else:
-            for tensor, array in zip(self.tensors, arrays, strict=True):
-                copy_into(tensor, array)
-        return self.tensors
