@@ -43,4 +43,3 @@ def test_packages_import_only_what_lies_below_them(package, forbidden):
         for file, names in package_imports(package).items()
     }
     assert not {file: names for file, names in wrong.items() if names}
-
