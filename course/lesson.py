@@ -17,7 +17,7 @@ from course.device import describe_device, pick_device
 REPO_URL = "https://github.com/neural-internals/tinygrad-course"
 # The release (a git tag of REPO_URL, "v" + the version in pyproject.toml) that set-up cells install,
 # so a lesson opened in Colab gets the package it was written for, not whatever main holds today.
-RELEASE = "v0.1.0"
+RELEASE = "v0.2.0"
 
 # Set to 1 for a short run of every lesson (CI does): fewer training steps, every cell still runs.
 QUICK_ENV = "COURSE_QUICK"
