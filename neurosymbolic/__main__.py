@@ -47,13 +47,12 @@ def chosen_regime(args: argparse.Namespace) -> Regime:
     return replace(REGIMES[args.regime], **{k: v for k, v in chosen.items() if v is not None})
 
 
-def check_counts(args: argparse.Namespace, count_flag: str) -> None:
+def check_counts(count: int, flag: str, seed: int) -> None:
     """The number of worlds or maps must be positive and the first seed >= 0, before any work."""
-    count = getattr(args, count_flag.removeprefix("--").replace("-", "_"))
     if count < 1:
-        raise ValueError(f"{count_flag} must be >= 1, got {count}.\nhelp: e.g. {count_flag} 100.")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}.\nhelp: e.g. --seed 0.")
+        raise ValueError(f"{flag} must be >= 1, got {count}.\nhelp: e.g. {flag} 100.")
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}.\nhelp: e.g. --seed 0.")
 
 
 def _check_writable_folder(folder: Path, flag: str) -> None:
@@ -144,7 +143,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from neurosymbolic.evaluate import ablation_agents, standard_agents
 
     regime = chosen_regime(args)
-    check_counts(args, "--n-worlds")
+    check_counts(args.n_worlds, "--n-worlds", args.seed)
     agents = ablation_agents() if args.ablation else standard_agents()
     rows = evaluate(regime, n_worlds=args.n_worlds, seed=args.seed, agents=agents)
     limit = f", budget {regime.budget}x optimal" if regime.budget else ""
@@ -164,7 +163,7 @@ def _heuristics(args: argparse.Namespace) -> None:
     )
     from neurosymbolic.heuristic_net import load_heuristic
 
-    check_counts(args, "--n-maps")
+    check_counts(args.n_maps, "--n-maps", args.seed)
     problems = random_problems(args.n_maps, size=32, seed=args.seed)
     print(f"{args.n_maps} generated 32x32 maps, seed {args.seed}")
     print(format_results(compare_heuristics(problems, heuristic_methods(load_heuristic()))))

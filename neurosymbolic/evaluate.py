@@ -48,6 +48,7 @@ class Regime:
     """The conditions of an evaluation: the worlds, the noise of the look, slips and the step budget.
 
     Frozen: a variant is a new regime, e.g. ``dataclasses.replace(REGIMES["hard"], noise=0.3)``.
+    `GridWorld.random` checks `wall_density` and `objects` when it draws the worlds.
     """
 
     size: int = 12  # worlds are size x size
