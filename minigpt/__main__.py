@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -117,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_out_path(out: Path) -> None:
-    """--out must be a folder that is not the current one (saving replaces --out as a whole)."""
+    """--out must be a folder that is not the current one (saving replaces --out as a whole), in a
+    folder where its lock file and checkpoints can be written."""
     here = Path.cwd().resolve()
     if out.resolve() == here or out.resolve() in here.parents:
         raise ValueError(
@@ -126,6 +128,15 @@ def check_out_path(out: Path) -> None:
         )
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file.\nhelp: name a folder, e.g. --out runs/first.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"cannot write next to --out {out} ({error.strerror or error}).\n"
+            "help: choose an --out inside a folder you can write to."
+        ) from None
 
 
 def check_out_dir(out: Path, resume: bool, force: bool) -> None:
@@ -154,41 +165,27 @@ def check_out_dir(out: Path, resume: bool, force: bool) -> None:
         )
 
 
-def _take_lock(out: Path) -> CheckpointLock:
-    lock = CheckpointLock(out)
-    try:
-        return lock.__enter__()
-    except OSError as error:
-        raise ValueError(
-            f"cannot write next to --out {out} ({error.strerror or error}).\n"
-            "help: choose an --out inside a folder you can write to."
-        ) from None
-
-
 def run_train(args: argparse.Namespace) -> None:
     out = Path(os.path.abspath(args.out))  # "runs/x/.." becomes "runs": a name to lock
     if args.resume and args.force:
         raise ValueError("--resume and --force contradict each other.\nhelp: pick one.")
     check_out_path(out)
-    lock = _take_lock(out)
-    try:
+    with CheckpointLock(out):  # one run at a time writes to --out
         check_out_dir(out, args.resume, args.force)
         _train(args, out)
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _train(args: argparse.Namespace, out: Path) -> None:
     text = load_corpus(args.corpus, args.sha256)
-    if args.resume:
-        model, tokenizer, _ = load_checkpoint(out)
-        config = model.config
+    Tensor.manual_seed(args.seed)  # the initial weights of a new run, and dropout
+    checkpoint = None
+    if args.resume:  # the model, its tokenizer and the run so far, read once
+        model, tokenizer, checkpoint = load_checkpoint(out)
     else:
         tokenizer = CharTokenizer.from_text(text)
         sizes = {name: getattr(args, name) for name in MODEL_FLAGS}
-        config = GPTConfig(vocab_size=tokenizer.vocab_size, **sizes)
-    Tensor.manual_seed(args.seed)
-    model = MiniGPT(config)
+        model = MiniGPT(GPTConfig(vocab_size=tokenizer.vocab_size, **sizes))
+    config = model.config
     train_tokens, val_tokens = split(tokenizer.encode(text), 0.9)
     for part, tokens in (("training", train_tokens), ("validation", val_tokens)):
         if len(tokens) <= config.block_size:
@@ -210,14 +207,13 @@ def _train(args: argparse.Namespace, out: Path) -> None:
         eval_batches=args.eval_batches,
         checkpoint_interval=args.checkpoint_interval,
         seed=args.seed,
-        out_dir=str(out),
     )
     print(describe_device())
     print(f"corpus {args.corpus}: {len(text):,} characters, vocabulary {tokenizer.vocab_size}")
     print(f"model: {model.num_params():,} parameters, {config}")
     result = train(
         model, train_tokens, val_tokens, train_config, tokenizer,
-        progress=not args.no_progress, resume=args.resume,
+        progress=not args.no_progress, out_dir=out, resume=checkpoint,
     )  # fmt: skip
     print(
         f"step {result.steps_done}: train loss {result.train_losses[-1]:.4f}, "

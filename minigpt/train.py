@@ -20,7 +20,7 @@ from tinygrad.nn.state import get_state_dict
 from tqdm import tqdm  # plain text: works in notebooks without ipywidgets
 
 from minigpt import tuning
-from minigpt.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from minigpt.checkpoint import CheckpointInfo, save_checkpoint
 from minigpt.compiled import StepInputs
 from minigpt.data import CharTokenizer, SyntheticTask, get_batch
 from minigpt.model import MiniGPT
@@ -44,7 +44,6 @@ class TrainConfig:
     eval_interval: int = 250  # steps between validation measurements
     eval_batches: int = 20  # fixed batches averaged for each measurement
     seed: int = 1337  # batches are drawn from a generator seeded by (seed, step)
-    out_dir: str | None = None  # checkpoint directory; None = no checkpoints
     checkpoint_interval: int = 250  # steps between checkpoints (one is always saved at the end)
 
     def __post_init__(self) -> None:
@@ -187,13 +186,15 @@ def train(
     config: TrainConfig | None = None,
     tokenizer: CharTokenizer | None = None,
     progress: bool = True,
-    resume: bool = False,
+    out_dir: str | Path | None = None,
+    resume: CheckpointInfo | None = None,
 ) -> TrainResult:
     """Train `model` in place for `config.steps` steps and return the measured losses.
 
     Data is 1-D token ids, or fixed rows (x, y) / a SyntheticTask whose -1 targets are ignored.
-    With `config.out_dir`, checkpoints (including `tokenizer`) are saved there; `resume=True`
-    first restores weights, AdamW state, step counter and losses from that checkpoint.
+    With `out_dir`, checkpoints (including `tokenizer`) are saved there. To continue a run, pass
+    the model and info that `load_checkpoint` returned as `model` and `resume`: training goes on
+    from the saved step with the saved AdamW state and losses.
     """
     config = config or TrainConfig()
     train_data = _check_data(train_tokens, model, "train_tokens")
@@ -201,8 +202,8 @@ def train(
     S, B = model.config.block_size, config.batch_size
     optimizer = make_optimizer(model, config)
     result = TrainResult()
-    if resume:
-        result = _resume(model, optimizer, config)
+    if resume is not None:
+        result = _resume(model, optimizer, resume)
     params = optimizer.params
 
     @tuning.with_stored_choices  # compiled with the shipped kernel choices for the CPU
@@ -240,7 +241,7 @@ def train(
     def save(step: int) -> None:
         history = {k: getattr(result, k) for k in ("eval_steps", "train_losses", "val_losses")}
         state = optimizer_state(model, optimizer)
-        save_checkpoint(config.out_dir, model, tokenizer, step, state, config, history)
+        save_checkpoint(out_dir, model, tokenizer, step, state, config, history)
 
     inputs = StepInputs()  # each step's batch and learning rate, copied into the same buffers
     start, step_times, begin = result.steps_done, [], time.perf_counter()
@@ -264,12 +265,12 @@ def train(
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", val=f"{result.val_losses[-1]:.4f}")
         last = result.steps_done == config.steps
-        if config.out_dir and result.steps_done % config.checkpoint_interval == 0 and not last:
+        if out_dir and result.steps_done % config.checkpoint_interval == 0 and not last:
             save(result.steps_done)
     bar.close()
     if result.steps_done not in result.eval_steps:
         evaluate(result.steps_done)
-    if config.out_dir and step_times:
+    if out_dir and step_times:
         save(result.steps_done)
     replayed = step_times[2:] or step_times  # the first two calls compile and capture the step
     if replayed:
@@ -279,26 +280,22 @@ def train(
     return result
 
 
-def _resume(model: MiniGPT, optimizer: OptimizerGroup, config: TrainConfig) -> TrainResult:
-    """Load the checkpoint in `config.out_dir` into `model` and `optimizer`; return its history."""
-    if config.out_dir is None or not (Path(config.out_dir) / "config.json").is_file():
-        raise ValueError(
-            f"resume=True but there is no checkpoint in out_dir={config.out_dir!r}.\n"
-            "help: set out_dir to the directory of an earlier run, or start without resume."
-        )
-    saved, _, info = load_checkpoint(config.out_dir)
-    if saved.config != model.config:
-        raise ValueError(
-            f"the checkpoint in {config.out_dir} is for {saved.config}, not {model.config}.\n"
-            "help: build the model with the checkpoint's config (load_checkpoint returns it)."
-        )
-    load_weights(model, get_state_dict(saved), str(config.out_dir))
-    if info.optimizer_state is not None:
+def _resume(model: MiniGPT, optimizer: OptimizerGroup, checkpoint: CheckpointInfo) -> TrainResult:
+    """Load a checkpoint's AdamW state into `optimizer` (of `model`, which holds the checkpoint's
+    weights); return the checkpoint's step and losses as the start of this run's result."""
+    if (saved := checkpoint.optimizer_state) is not None:
         expected = optimizer_state(model, optimizer)
-        if expected.keys() != info.optimizer_state.keys():
-            raise ValueError(f"the optimizer state in {config.out_dir} does not fit this model.")
+        if expected.keys() != saved.keys() or any(
+            t.shape != saved[name].shape for name, t in expected.items()
+        ):
+            raise ValueError(
+                "the checkpoint's optimizer state does not fit this model.\nhelp: resume with "
+                "the model that load_checkpoint returned together with the checkpoint's info."
+            )
         for name, t in expected.items():
-            t.assign(info.optimizer_state[name].to(t.device).cast(t.dtype)).realize()
-    history = info.history or {}
+            t.assign(saved[name].to(t.device).cast(t.dtype)).realize()
+    history = checkpoint.history or {}
     known = {f.name for f in fields(TrainResult)}
-    return TrainResult(steps_done=info.step, **{k: v for k, v in history.items() if k in known})
+    return TrainResult(
+        steps_done=checkpoint.step, **{k: v for k, v in history.items() if k in known}
+    )

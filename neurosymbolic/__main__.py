@@ -1,11 +1,13 @@
-"""Command line: ``python -m neurosymbolic run | evaluate | train``.
+"""Command line: ``python -m neurosymbolic run | evaluate | heuristics | train``.
 
 python -m neurosymbolic run --seed 0 --out episode.png   # one hybrid episode, figure saved
 python -m neurosymbolic evaluate --n-worlds 100           # the four agents, as a table
 python -m neurosymbolic evaluate --regime hard --ablation # what each part adds to success
-python -m neurosymbolic evaluate --heuristics             # learned heuristic against A*
+python -m neurosymbolic heuristics --n-maps 100           # learned heuristic against A*
 python -m neurosymbolic train --out neurosymbolic/weights # retrain the shipped networks
 
+`run` and `evaluate` play under a `Regime` of `REGIMES` (--regime); a flag you set, such as
+--noise, replaces that one value of the regime, and a flag you leave out keeps the regime's value.
 Bad input (flags, output paths, the device) ends with one `error:` line and exit 2 before any work.
 """
 
@@ -13,10 +15,11 @@ import argparse
 import math
 import sys
 import tempfile
+from dataclasses import fields, replace
 from pathlib import Path
 
 from course.device import DeviceError, pick_device
-from neurosymbolic.evaluate import DEFAULT_NOISE, DEFAULT_SLIP, REGIMES, evaluate, format_table
+from neurosymbolic.evaluate import REGIMES, Regime, evaluate, format_table
 
 # `run` plays one episode that replans at every surprise: a 64x64 world already takes tens of
 # seconds, larger ones minutes.
@@ -32,6 +35,24 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
+
+
+def chosen_regime(args: argparse.Namespace) -> Regime:
+    """The regime named by --regime with each regime flag the user set in place of its value.
+
+    Regime flags default to None, so a flag left out keeps the regime's value and a flag set is
+    never replaced. `Regime` checks the result.
+    """
+    chosen = {f.name: getattr(args, f.name, None) for f in fields(Regime)}
+    return replace(REGIMES[args.regime], **{k: v for k, v in chosen.items() if v is not None})
+
+
+def check_counts(count: int, flag: str, seed: int) -> None:
+    """The number of worlds or maps must be positive and the first seed >= 0, before any work."""
+    if count < 1:
+        raise ValueError(f"{flag} must be >= 1, got {count}.\nhelp: e.g. {flag} 100.")
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}.\nhelp: e.g. --seed 0.")
 
 
 def _check_writable_folder(folder: Path, flag: str) -> None:
@@ -100,14 +121,12 @@ def _run(args: argparse.Namespace) -> None:
     from neurosymbolic.viz import draw_trajectory, save_figure
     from neurosymbolic.world import GridWorld
 
-    regime = REGIMES[args.regime]
-    if args.regime != "default":  # a named regime sets the conditions
-        args.size, args.noise, args.slip = regime.size, regime.noise, regime.slip
-    check_run_size(args.size, args.objects)
+    regime = chosen_regime(args)
+    check_run_size(regime.size, regime.objects)
     check_figure_path(args.out)
-    world = GridWorld.random(args.size, args.wall_density, args.objects, args.seed)
+    world = GridWorld.random(regime.size, regime.wall_density, regime.objects, args.seed)
     episode = HybridAgent(load_perception(), load_policy()).run(
-        world, args.seed, args.noise, args.slip, regime.max_steps
+        world, args.seed, regime.noise, regime.slip, regime.max_steps
     )
     if regime.budget is not None:
         budget = math.ceil(regime.budget * astar(world).cost - 1e-9)
@@ -121,28 +140,21 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    if args.heuristics:
-        _compare_heuristics(args)
-        return
     from neurosymbolic.evaluate import ablation_agents, standard_agents
 
-    regime = REGIMES[args.regime]
-    noise = regime.noise if args.noise is None else args.noise
-    slip = regime.slip if args.slip is None else args.slip
-    budget = regime.budget if args.budget is None else args.budget
+    regime = chosen_regime(args)
+    check_counts(args.n_worlds, "--n-worlds", args.seed)
     agents = ablation_agents() if args.ablation else standard_agents()
-    rows = evaluate(
-        args.n_worlds, noise, slip, args.seed, agents, regime.size, 0.3, 2, regime.max_steps, budget
-    )
-    limit = f", budget {budget}x optimal" if budget else ""
+    rows = evaluate(regime, n_worlds=args.n_worlds, seed=args.seed, agents=agents)
+    limit = f", budget {regime.budget}x optimal" if regime.budget else ""
     print(
         f"{args.regime} regime: {args.n_worlds} worlds {regime.size}x{regime.size}, "
-        f"noise {noise}, slip {slip}{limit}, seed {args.seed}"
+        f"noise {regime.noise}, slip {regime.slip}{limit}, seed {args.seed}"
     )
     print(format_table(rows))
 
 
-def _compare_heuristics(args: argparse.Namespace) -> None:
+def _heuristics(args: argparse.Namespace) -> None:
     from neurosymbolic.guided_search import (
         compare_heuristics,
         format_results,
@@ -151,8 +163,9 @@ def _compare_heuristics(args: argparse.Namespace) -> None:
     )
     from neurosymbolic.heuristic_net import load_heuristic
 
-    problems = random_problems(args.n_worlds, size=32, seed=args.seed)
-    print(f"{args.n_worlds} generated 32x32 maps, seed {args.seed}")
+    check_counts(args.n_maps, "--n-maps", args.seed)
+    problems = random_problems(args.n_maps, size=32, seed=args.seed)
+    print(f"{args.n_maps} generated 32x32 maps, seed {args.seed}")
     print(format_results(compare_heuristics(problems, heuristic_methods(load_heuristic()))))
 
 
@@ -177,9 +190,45 @@ def _train(args: argparse.Namespace) -> None:
     print(score_policy(policy))
 
 
+def _left_out(field: str) -> str:
+    """What a regime flag left out means, e.g. "if left out, the regime's: 12 in default, 20 in hard"."""
+    values = ", ".join(f"{getattr(r, field)} in {name}" for name, r in REGIMES.items())
+    return f"if left out, the regime's: {values.replace('None', 'none')}"
+
+
+def add_regime_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    """--regime and the flags that replace one of its values (default None: keep the regime's)."""
+    parser.add_argument(
+        "--regime",
+        choices=sorted(REGIMES),
+        default="default",
+        help="the conditions: default (12x12 worlds, no step budget) or hard (20x20, noise 0.6, "
+        "a budget of 1.25x the optimal plan); a flag you set replaces the regime's value",
+    )
+    helps = {
+        "size": ("the world is size x size", int),
+        "wall_density": ("fraction of wall cells", finite_float),
+        "objects": ("objects to deliver", int),
+        "noise": ("observation noise std", finite_float),
+        "slip": ("probability that a move slips", finite_float),
+        "budget": ("solved only within this multiple of the optimal plan length", finite_float),
+    }
+    for name in names:
+        text, kind = helps[name]
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=kind,
+            default=None,
+            help=f"{text} ({_left_out(name)})",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m neurosymbolic", description="A hybrid grid agent."
+        prog="python -m neurosymbolic",
+        description="A hybrid grid agent.",
+        epilog="run and evaluate play under a regime (--regime); a flag you set, such as "
+        "--noise, replaces that value of the regime, one you leave out keeps it.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -188,65 +237,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out", default="episode.png", help="figure file to write (default episode.png)"
     )
-    run.add_argument("--size", type=int, default=12, help="the world is size x size (default 12)")
-    run.add_argument(
-        "--wall-density",
-        type=finite_float,
-        default=0.3,
-        help="fraction of wall cells (default 0.3)",
-    )
-    run.add_argument("--objects", type=int, default=2, help="objects to deliver (default 2)")
-    run.add_argument(
-        "--noise", type=finite_float, default=DEFAULT_NOISE, help="observation noise std"
-    )
-    run.add_argument(
-        "--slip", type=finite_float, default=DEFAULT_SLIP, help="probability that a move slips"
-    )
-    run.add_argument(
-        "--regime",
-        choices=["default", "hard"],
-        default="default",
-        help="hard: a 20x20 world at noise 0.6 with a step budget (replaces --size, --noise, "
-        "--slip)",
-    )
+    add_regime_flags(run, ["size", "wall_density", "objects", "noise", "slip"])
     run.set_defaults(handler=_run)
 
     ev = commands.add_parser("evaluate", help="compare the four agents on many worlds")
     ev.add_argument("--n-worlds", type=int, default=100, help="episodes per agent (default 100)")
-    ev.add_argument(
-        "--noise", type=finite_float, default=None, help=f"observation noise std ({DEFAULT_NOISE})"
-    )
-    ev.add_argument(
-        "--slip",
-        type=finite_float,
-        default=None,
-        help=f"probability that a move slips ({DEFAULT_SLIP})",
-    )
-    ev.add_argument(
-        "--regime",
-        choices=["default", "hard"],
-        default="default",
-        help="default: 12x12 worlds, no step budget; hard: 20x20, noise 0.6, a budget of 1.25x "
-        "the optimal plan (--noise, --slip and --budget override it)",
-    )
-    ev.add_argument(
-        "--budget",
-        type=finite_float,
-        default=None,
-        help="solved only within this multiple of the optimal plan length (e.g. 1.25)",
-    )
+    add_regime_flags(ev, ["noise", "slip", "budget"])
     ev.add_argument(
         "--ablation",
         action="store_true",
         help="compare the hybrid agent with its ablations instead of the four agents",
     )
-    ev.add_argument(
-        "--heuristics",
-        action="store_true",
-        help="compare A* with the learned heuristic, Manhattan and weighted A* instead",
-    )
     ev.add_argument("--seed", type=int, default=0, help="first world seed (default 0)")
     ev.set_defaults(handler=_evaluate)
+
+    heuristics = commands.add_parser(
+        "heuristics", help="compare A* with the learned heuristic, Manhattan and weighted A*"
+    )
+    heuristics.add_argument(
+        "--n-maps", type=int, default=100, help="generated 32x32 maps (default 100)"
+    )
+    heuristics.add_argument("--seed", type=int, default=0, help="first map seed (default 0)")
+    heuristics.set_defaults(handler=_heuristics)
 
     train = commands.add_parser(
         "train", help="train the perception and policy networks and save them"

@@ -43,11 +43,17 @@ class EvalRow:
     ci_high: float = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Regime:
-    """The conditions of an evaluation: world size, noise of the look, slips and the step budget."""
+    """The conditions of an evaluation: the worlds, the noise of the look, slips and the step budget.
+
+    Frozen: a variant is a new regime, e.g. ``dataclasses.replace(REGIMES["hard"], noise=0.3)``.
+    `GridWorld.random` checks `wall_density` and `objects` when it draws the worlds.
+    """
 
     size: int = 12  # worlds are size x size
+    wall_density: float = 0.3  # fraction of wall cells
+    objects: int = 2  # objects to deliver, named a-z
     noise: float = DEFAULT_NOISE  # std of the one noisy look
     slip: float = DEFAULT_SLIP  # probability that a move goes another way
     budget: float | None = None  # solved only within ceil(budget * optimal actions); None: no limit
@@ -115,67 +121,33 @@ def ablation_agents(
 
 
 def evaluate(
+    regime: Regime = REGIMES["default"],
+    *,
     n_worlds: int = 100,
-    noise: float = DEFAULT_NOISE,
-    slip: float = DEFAULT_SLIP,
     seed: int = 0,
     agents: list[Agent] | None = None,
-    size: int = 12,
-    wall_density: float = 0.3,
-    n_objects: int = 2,
-    max_steps: int = 200,
-    budget: float | None = None,
 ) -> list[EvalRow]:
-    """Run every agent on `n_worlds` generated worlds and tabulate how they did.
+    """Run every agent on `n_worlds` worlds generated under `regime` and tabulate how they did.
 
-    With `budget`, an episode counts as solved only when it took at most
+    With a `regime.budget`, an episode counts as solved only when it took at most
     ``ceil(budget * optimal actions)`` actions (the optimum is A* on the true map).
     """
     if n_worlds < 1:
         raise ValueError(f"n_worlds must be >= 1, got {n_worlds}.\nhelp: e.g. n_worlds=100.")
-    if noise < 0 or not 0.0 <= slip <= 1.0:
-        raise ValueError(
-            f"need noise >= 0 and 0 <= slip <= 1, got noise={noise}, slip={slip}.\n"
-            f"help: the defaults are noise={DEFAULT_NOISE}, slip={DEFAULT_SLIP}."
-        )
-    Regime(size, noise, slip, budget, max_steps)  # the same checks as a named regime
     agents = agents if agents is not None else standard_agents()
     seeds = [seed + i for i in range(n_worlds)]
-    worlds = [GridWorld.random(size, wall_density, n_objects, s) for s in seeds]
+    worlds = [GridWorld.random(regime.size, regime.wall_density, regime.objects, s) for s in seeds]
     optimum = [astar(w).cost for w in worlds]
     rows = []
     for agent in agents:
-        episodes = agent.run_many(worlds, seeds, noise, slip, max_steps)
-        if budget is not None:
+        episodes = agent.run_many(worlds, seeds, regime.noise, regime.slip, regime.max_steps)
+        if regime.budget is not None:
             # an episode is a prefix of a longer one with the same seeds, so cutting it at its
             # budget is the same as having run it with max_steps = that budget
-            limits = [math.ceil(budget * best - 1e-9) for best in optimum]
+            limits = [math.ceil(regime.budget * best - 1e-9) for best in optimum]
             episodes = [within_budget(e, n) for e, n in zip(episodes, limits, strict=True)]
         rows.append(summarize(agent.name, episodes, optimum))
     return rows
-
-
-def evaluate_regime(
-    regime: str | Regime = "hard",
-    n_worlds: int = 100,
-    seed: int = 0,
-    agents: list[Agent] | None = None,
-) -> list[EvalRow]:
-    """`evaluate` under a named regime of `REGIMES` (or a `Regime`)."""
-    if isinstance(regime, str):
-        if regime not in REGIMES:
-            raise ValueError(f"unknown regime {regime!r}.\nhelp: use one of {sorted(REGIMES)}.")
-        regime = REGIMES[regime]
-    return evaluate(
-        n_worlds,
-        regime.noise,
-        regime.slip,
-        seed,
-        agents,
-        size=regime.size,
-        max_steps=regime.max_steps,
-        budget=regime.budget,
-    )
 
 
 def within_budget(episode: Episode, budget: int) -> Episode:

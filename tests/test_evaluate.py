@@ -2,6 +2,7 @@
 rates carry Wilson intervals, and a step budget counts exactly the episodes that fit in it."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,6 @@ from neurosymbolic.evaluate import (
     REGIMES,
     Regime,
     evaluate,
-    evaluate_regime,
     format_table,
     wilson_interval,
     within_budget,
@@ -83,9 +83,11 @@ def test_budget_equals_running_with_that_many_steps():
 
 def test_budget_only_removes_successes():
     agents = [HybridAgent(None, None)]
-    loose = evaluate(12, noise=0.8, slip=0.1, seed=3, agents=agents, size=10)[0]
-    tight = evaluate(12, noise=0.8, slip=0.1, seed=3, agents=agents, size=10, budget=1.0)[0]
-    huge = evaluate(12, noise=0.8, slip=0.1, seed=3, agents=agents, size=10, budget=100.0)[0]
+    regime = Regime(size=10, noise=0.8, slip=0.1)
+    loose, tight, huge = (
+        evaluate(replace(regime, budget=b), n_worlds=12, seed=3, agents=agents)[0]
+        for b in (None, 1.0, 100.0)
+    )
     assert huge.successes == loose.successes
     assert tight.successes < loose.successes  # a single replan or slip already costs a step
     if tight.successes:
@@ -96,18 +98,18 @@ def test_regimes():
     assert REGIMES["default"] == Regime()
     hard = REGIMES["hard"]
     assert hard.budget is not None and hard.size > REGIMES["default"].size
-    rows = evaluate_regime(Regime(size=8, budget=1.5), n_worlds=3, agents=[OpenLoopPlanner(None)])
+    rows = evaluate(Regime(size=8, budget=1.5), n_worlds=3, agents=[OpenLoopPlanner(None)])
     assert rows[0].episodes == 3
+    with pytest.raises(TypeError):
+        Regime(8)  # keyword arguments only: Regime(size=8)
 
 
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="n_worlds must be >= 1"):
         evaluate(n_worlds=0, agents=[])
     with pytest.raises(ValueError, match="0 <= slip <= 1"):
-        evaluate(n_worlds=1, slip=2.0, agents=[])
+        Regime(slip=2.0)
     with pytest.raises(ValueError, match="budget must be >= 1"):
-        evaluate(n_worlds=1, budget=0.5, agents=[])
-    with pytest.raises(ValueError, match="unknown regime 'easy'"):
-        evaluate_regime("easy", agents=[])
+        replace(REGIMES["hard"], budget=0.5)
     with pytest.raises(ValueError, match="0 <= successes <= n"):
         wilson_interval(5, 3)

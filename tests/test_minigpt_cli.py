@@ -113,13 +113,19 @@ def test_out_with_other_files_is_refused_before_any_work(tmp_path, corpus, capsy
     assert not list(tmp_path.glob(".mine*"))  # no lock or temporary left behind
 
 
-def test_existing_checkpoint_needs_resume_or_force(run_copy, corpus, capsys):
+def test_existing_checkpoint_needs_resume_or_force(run_copy, corpus, capsys, monkeypatch):
     before = snapshot(run_copy)
     assert main(["train", "--corpus", str(corpus), "--out", str(run_copy), *TINY]) == 2
     assert "already holds a checkpoint.\nhelp: add --resume" in capsys.readouterr().err
     assert snapshot(run_copy) == before
     args = ["train", "--corpus", str(corpus), "--out", str(run_copy), *TINY]
+    reads = []
+    monkeypatch.setattr(
+        "minigpt.__main__.load_checkpoint",
+        lambda *a, **k: reads.append(a) or load_checkpoint(*a, **k),
+    )
     assert main([*args, "--resume", "--steps", "6"]) == 0
+    assert len(reads) == 1  # --resume reads the checkpoint once
     assert "step 6: train loss" in capsys.readouterr().out
     assert load_checkpoint(run_copy)[2].step == 6
 

@@ -21,17 +21,27 @@ def test_evaluate_prints_the_table(capsys):
         assert name in out
 
 
-def test_bad_values_exit_with_help(capsys):
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["evaluate", "--n-worlds", "0"], "--n-worlds must be >= 1"),
+        (["evaluate", "--seed", "-1"], "--seed must be >= 0"),
+        (["evaluate", "--regime", "hard", "--budget", "0.5"], "budget must be >= 1"),
+        (["heuristics", "--n-maps", "0"], "--n-maps must be >= 1"),
+    ],
+)
+def test_bad_values_exit_with_help(capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--n-worlds", "0"])
+        main(args)
     assert exit_info.value.code == 2
-    assert "help:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and "help:" in err
 
 
 def test_every_flag_has_help():
     parser = build_parser()
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(commands.choices) == {"run", "evaluate", "train"}
+    assert set(commands.choices) == {"run", "evaluate", "heuristics", "train"}
     for sub in commands.choices.values():
         for action in sub._actions:
             assert action.help, f"{action.option_strings} has no help"

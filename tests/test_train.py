@@ -1,12 +1,15 @@
 """Training: schedule, AdamW and clipping against numpy, learning a task, resuming exactly."""
 
+import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from tinygrad import Context, Tensor
 from tinygrad.nn.state import get_state_dict
 
+from minigpt.checkpoint import load_checkpoint
 from minigpt.data import synthetic_task
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.train import (
@@ -128,10 +131,10 @@ def test_resume_continues_exactly(task, tmp_path):
     straight = fresh()
     full = train(straight, *task, TrainConfig(steps=6, **shared), progress=False)
     # steps 0-3 have the same learning rates whether the run is 4 or 6 steps long
-    first = train(fresh(), *task, TrainConfig(steps=4, out_dir=out, **shared), progress=False)
-    resumed_model = fresh()
-    config = TrainConfig(steps=6, out_dir=out, **shared)
-    resumed = train(resumed_model, *task, config, progress=False, resume=True)
+    first = train(fresh(), *task, TrainConfig(steps=4, **shared), progress=False, out_dir=out)
+    resumed_model, _, checkpoint = load_checkpoint(out)
+    config = TrainConfig(steps=6, **shared)
+    resumed = train(resumed_model, *task, config, progress=False, resume=checkpoint)
     assert first.steps_done == 4 and resumed.steps_done == 6
     assert len(resumed.step_losses) == 2
     np.testing.assert_allclose(resumed.step_losses, full.step_losses[4:], rtol=1e-5)
@@ -141,10 +144,21 @@ def test_resume_continues_exactly(task, tmp_path):
         np.testing.assert_allclose(t.numpy(), want[name].numpy(), atol=1e-6, err_msg=name)
 
 
-def test_resume_without_checkpoint_is_an_error(task, tmp_path):
-    config = TrainConfig(steps=2, warmup=0, out_dir=str(tmp_path / "empty"))
-    with pytest.raises(ValueError, match="no checkpoint in out_dir"):
-        train(MiniGPT(CONFIG), *task, config, progress=False, resume=True)
+def test_resume_from_an_older_checkpoint_that_names_its_folder(task, tmp_path):
+    """Checkpoints once saved their folder as TrainConfig.out_dir; such a key is ignored."""
+    out, config = tmp_path / "run", TrainConfig(steps=2, warmup=0, eval_batches=1)
+    train(MiniGPT(CONFIG), *task, config, progress=False, out_dir=out)
+    meta = json.loads((out / "config.json").read_text())
+    assert "out_dir" not in meta["train"]
+    meta["train"]["out_dir"] = str(out)
+    (out / "config.json").write_text(json.dumps(meta))
+    model, _, checkpoint = load_checkpoint(out)
+    assert checkpoint.train_config["out_dir"] == str(out) and checkpoint.step == 2
+    more = replace(config, steps=3)
+    assert train(model, *task, more, progress=False, resume=checkpoint).steps_done == 3
+    other = MiniGPT(replace(CONFIG, n_embd=16))
+    with pytest.raises(ValueError, match="optimizer state does not fit this model"):
+        train(other, *task, more, progress=False, resume=checkpoint)
 
 
 @pytest.mark.parametrize(
