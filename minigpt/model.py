@@ -139,16 +139,21 @@ class MiniGPT:
         return self.forward(self.check_ids(idx))
 
     def forward(
-        self, idx: Tensor, caches: list[KVCache] | None = None, pos: UOp | None = None
+        self,
+        idx: Tensor,
+        caches: list[KVCache] | None = None,
+        pos: UOp | None = None,
+        maps: list[Tensor] | None = None,
     ) -> Tensor:
         """The unchecked forward pass. With `caches`, a prompt fills them (pos None) or one token
-        at position `pos` (a bound Variable, see KVCache.append) reads and extends them."""
+        at position `pos` (a bound Variable, see KVCache.append) reads and extends them. A `maps`
+        list receives each block's attention weights (B, nh, T, Tk)."""
         B, T = idx.shape
         rows = (0, T) if pos is None else (pos, pos + 1)  # positions 0 .. T-1, or just pos
         pos_emb = self.pos_emb.weight.shrink((rows, None))  # (T, C) or (1, C)
         x = (self.tok_emb(idx) + pos_emb).dropout(self.config.dropout)  # (B, T, C)
         for i, block in enumerate(self.blocks):
-            x = block(x, caches[i] if caches else None, pos)  # (B, T, C)
+            x = block(x, caches[i] if caches else None, pos, maps)  # (B, T, C)
         return self.head(self.ln_f(x))  # (B, T, V)
 
     def head(self, x: Tensor) -> Tensor:
@@ -157,14 +162,10 @@ class MiniGPT:
             return x @ self.tok_emb.weight.T  # the embedding matrix read backwards
         return self.lm_head(x)
 
-    def attention_weights(self, idx: Ids) -> list[Tensor]:
+    def attention_maps(self, idx: Ids) -> list[Tensor]:
         """Attention weights of every block, each (B, nh, T, T), for pictures of what attends where."""
-        ids = self.check_ids(idx)
-        x = self.tok_emb(ids) + self.pos_emb.weight[: ids.shape[1]]  # (B, T, C)
-        maps = []
-        for block in self.blocks:
-            x, weights = block(x, return_weights=True)
-            maps.append(weights)
+        maps: list[Tensor] = []
+        self.forward(self.check_ids(idx), maps=maps)
         return maps
 
     def generate(

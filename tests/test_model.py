@@ -169,8 +169,8 @@ def test_generate_rejects_bad_arguments(model, kwargs, match):
         model.generate(**{"idx": [[1]], **kwargs})
 
 
-def test_attention_weights_are_causal_distributions(model, ids):
-    maps = model.attention_weights(ids)
+def test_attention_maps_are_causal_distributions(model, ids):
+    maps = model.attention_maps(ids)
     assert len(maps) == CONFIG.n_layer and maps[0].shape == (2, CONFIG.n_head, 8, 8)
     weights = maps[1].numpy()
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
