@@ -82,23 +82,22 @@ def _kernel_profile(fn) -> tuple[float, list[tuple[str, int, float, float]]]:
 
 
 def minigpt_train(steps: int, tuned: bool) -> dict:
-    from tinygrad import Context, Tensor, TinyJit
+    from tinygrad import Context, Tensor
 
     from minigpt import tuning
-    from minigpt.compiled import StepInputs
+    from minigpt.compiled import StepInputs, compile_step
     from minigpt.fusion import kernel_report
     from minigpt.model import GPTConfig, MiniGPT
     from minigpt.train import TrainConfig, clip_grad_norm, cross_entropy, make_optimizer
 
     if not tuned:
-        tuning.disable()
+        tuning.use_stored_choices(False)
     Tensor.manual_seed(0)
     model = MiniGPT(GPTConfig(**SHAPES))
     optimizer = make_optimizer(model, TrainConfig())
 
     # the step of minigpt.train.train, as a function we can time and count
-    @tuning.with_stored_choices
-    @TinyJit
+    @compile_step
     @Context(TRAINING=1)
     def step(x: Tensor, y: Tensor, lr: Tensor) -> Tensor:
         for opt in optimizer.optimizers:
@@ -138,17 +137,18 @@ def minigpt_sample(tokens: int, use_cache: bool, tuned: bool) -> dict:
     from tinygrad import Tensor
 
     from minigpt import tuning
+    from minigpt.compiled import generate
     from minigpt.fusion import kernel_report
     from minigpt.model import GPTConfig, MiniGPT
 
     if not tuned:
-        tuning.disable()
+        tuning.use_stored_choices(False)
     Tensor.manual_seed(0)
     model = MiniGPT(GPTConfig(**SHAPES))
     times, cpu_times = [], []
     for _ in range(3):  # call 1 compiles; later calls replay the compiled decoders
         start, cpu_start = time.perf_counter(), time.process_time()
-        model.generate([[0]], tokens, seed=0, use_cache=use_cache)
+        generate(model, [[0]], tokens, seed=0, use_cache=use_cache)
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
     result = {
@@ -160,7 +160,7 @@ def minigpt_sample(tokens: int, use_cache: bool, tuned: bool) -> dict:
     if not os.environ.get("HCQ2"):
         # kernels of one decoded token: 2 tokens run the prompt pass and one decode step
         one, two = (
-            kernel_report(lambda n=n: model.generate([[0]], n, seed=0, use_cache=use_cache))
+            kernel_report(lambda n=n: generate(model, [[0]], n, seed=0, use_cache=use_cache))
             for n in (1, 2)
         )
         result["kernels"] = two.kernels - one.kernels

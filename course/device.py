@@ -2,7 +2,9 @@
 
 tinygrad reads the device from the environment variable ``DEV`` (``DEV=CPU``, ``DEV=CUDA``, ...).
 `pick_device` honours it when set; otherwise it tries the GPUs, then the CPU, and makes the first
-that runs a tiny kernel correctly tinygrad's default. Lesson 0 shows how to switch.
+that runs a tiny kernel correctly tinygrad's default for this process (``tinygrad.helpers.DEV``,
+the setting the environment variable fills); the environment stays as it was. Lesson 0 shows how
+to switch.
 """
 
 import importlib.metadata
@@ -84,8 +86,7 @@ def pick_device(prefer: tuple[str, ...] = GPU_ORDER) -> str:
     errors = {}
     for device in prefer:
         if (error := _probe(device)) is None:
-            os.environ["DEV"] = device  # child processes (the command line tools) use it too
-            return device
+            return device  # the probe left it as tinygrad's default
         errors[device] = error
     if clang_path() is None:
         raise DeviceError(
@@ -95,7 +96,6 @@ def pick_device(prefer: tuple[str, ...] = GPU_ORDER) -> str:
         )
     if (error := _probe("CPU")) is not None:
         raise DeviceError(f"the CPU backend failed although clang exists: {error}\n{CLANG_FIX}")
-    os.environ["DEV"] = "CPU"
     return "CPU"
 
 

@@ -26,6 +26,7 @@ from minigpt.checkpoint import (
     load_checkpoint,
     recover_interrupted_save,
 )
+from minigpt.compiled import generate
 from minigpt.data import DEFAULT_CORPUS, CharTokenizer, load_corpus, split
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.train import TrainConfig, train
@@ -240,8 +241,8 @@ def run_sample(args: argparse.Namespace) -> None:
             f"characters.\nhelp: use 1..{tokenizer.vocab_size}, or leave --top-k out."
         )
     ids = tokenizer.encode(args.prompt)[None]  # (1, T)
-    out = model.generate(
-        ids, args.tokens, temperature=args.temperature, top_k=args.top_k, seed=args.seed,
+    out = generate(
+        model, ids, args.tokens, temperature=args.temperature, top_k=args.top_k, seed=args.seed,
         use_cache=not args.no_cache,
     )  # fmt: skip
     print(tokenizer.decode(out[0]))

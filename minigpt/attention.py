@@ -39,24 +39,16 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> None:
         )
 
 
-def scaled_dot_product_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    causal: bool = True,
-    mask: Tensor | None = None,
-    dropout: float = 0.0,
-    return_weights: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
-    """softmax(q k^T / sqrt(hs) + mask) v, for q (B, nh, Tq, hs) and k, v (B, nh, Tk, hs).
+def attention_weights(
+    q: Tensor, k: Tensor, causal: bool = True, mask: Tensor | None = None
+) -> Tensor:
+    """softmax(q k^T / sqrt(hs) + mask): how much each query (B, nh, Tq, hs) attends to each key
+    (B, nh, Tk, hs), as weights (B, nh, Tq, Tk) whose rows sum to 1.
 
     `causal=True` hides later positions: the queries are taken to be the last Tq positions of the
     keys' sequence, so query i may look at keys 0 .. Tk - Tq + i. `mask` (broadcastable to
     (B, nh, Tq, Tk)) is either boolean (True = may attend) or float (added to the scores).
-    With `return_weights=True` also returns the attention weights (B, nh, Tq, Tk), rows summing to 1.
-    Paper: https://arxiv.org/abs/1706.03762 (section 3.2.1).
     """
-    _check_qkv(q, k, v, causal)
     Tq, Tk, hs = q.shape[2], k.shape[2], q.shape[3]
     # 1) similarity of every query with every key, scaled so the softmax does not saturate
     scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B, nh, Tq, Tk)
@@ -69,10 +61,30 @@ def scaled_dot_product_attention(
     # 3) each row becomes a probability distribution over the keys. Stored once (forward and
     # backward): fused into the matmuls around them they would be recomputed for every column.
     weights = scores.contiguous_backward().softmax(-1).contiguous()  # (B, nh, Tq, Tk)
-    weights = weights.contiguous_backward()
+    return weights.contiguous_backward()
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    causal: bool = True,
+    mask: Tensor | None = None,
+    dropout: float = 0.0,
+    maps: list[Tensor] | None = None,
+) -> Tensor:
+    """softmax(q k^T / sqrt(hs) + mask) v, for q (B, nh, Tq, hs) and k, v (B, nh, Tk, hs).
+
+    The weights come from `attention_weights` (see there for `causal` and `mask`); a `maps` list
+    receives them, (B, nh, Tq, Tk), for pictures of what attends where.
+    Paper: https://arxiv.org/abs/1706.03762 (section 3.2.1).
+    """
+    _check_qkv(q, k, v, causal)
+    weights = attention_weights(q, k, causal, mask)  # (B, nh, Tq, Tk)
+    if maps is not None:
+        maps.append(weights)
     # 4) mix the values with those probabilities (dropout is a no-op outside TRAINING)
-    out = weights.dropout(dropout) @ v  # (B, nh, Tq, hs)
-    return (out, weights) if return_weights else out
+    return weights.dropout(dropout) @ v  # (B, nh, Tq, hs)
 
 
 class KVCache:
@@ -133,9 +145,9 @@ class MultiHeadAttention:
         x: Tensor,
         cache: KVCache | None = None,
         pos: UOp | None = None,
-        return_weights: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """x (B, T, C) -> (B, T, C); with `return_weights=True` also the weights (B, nh, T, Tk).
+        maps: list[Tensor] | None = None,
+    ) -> Tensor:
+        """x (B, T, C) -> (B, T, C); a `maps` list receives the attention weights (B, nh, T, Tk).
 
         With a `cache` and no `pos`, x is a prompt at positions 0 .. T-1 and its keys and values
         are stored; with a `pos` (a bound Variable), x is one new token (T = 1) at that position.
@@ -157,9 +169,6 @@ class MultiHeadAttention:
         elif cache is not None:
             k, v = cache.append(k, v, pos)  # (B, nh, max_len, hs)
             causal, mask = False, cache.visible(pos)
-        y, weights = scaled_dot_product_attention(
-            q, k, v, causal=causal, mask=mask, dropout=self.dropout, return_weights=True
-        )
+        y = scaled_dot_product_attention(q, k, v, causal, mask, self.dropout, maps)  # (B,nh,T,hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B,nh,T,hs) -> (B,T,C): heads side by side
-        y = self.c_proj(y).dropout(self.dropout)  # (B, T, C)
-        return (y, weights) if return_weights else y
+        return self.c_proj(y).dropout(self.dropout)  # (B, T, C)

@@ -11,16 +11,13 @@ once, in numpy, instead).
 """
 
 import math
-import weakref
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from tinygrad import Tensor, TinyJit, UOp, Variable, dtypes, nn
+from tinygrad import Tensor, UOp, Variable, dtypes, nn
 from tinygrad.nn.state import get_parameters, get_state_dict
 
-from minigpt import tuning
 from minigpt.attention import KVCache
-from minigpt.compiled import StepInputs
 from minigpt.transformer import Block, LayerNorm
 
 Ids = Tensor | np.ndarray | list
@@ -139,16 +136,21 @@ class MiniGPT:
         return self.forward(self.check_ids(idx))
 
     def forward(
-        self, idx: Tensor, caches: list[KVCache] | None = None, pos: UOp | None = None
+        self,
+        idx: Tensor,
+        caches: list[KVCache] | None = None,
+        pos: UOp | None = None,
+        maps: list[Tensor] | None = None,
     ) -> Tensor:
         """The unchecked forward pass. With `caches`, a prompt fills them (pos None) or one token
-        at position `pos` (a bound Variable, see KVCache.append) reads and extends them."""
+        at position `pos` (a bound Variable, see KVCache.append) reads and extends them. A `maps`
+        list receives each block's attention weights (B, nh, T, Tk)."""
         B, T = idx.shape
         rows = (0, T) if pos is None else (pos, pos + 1)  # positions 0 .. T-1, or just pos
         pos_emb = self.pos_emb.weight.shrink((rows, None))  # (T, C) or (1, C)
         x = (self.tok_emb(idx) + pos_emb).dropout(self.config.dropout)  # (B, T, C)
         for i, block in enumerate(self.blocks):
-            x = block(x, caches[i] if caches else None, pos)  # (B, T, C)
+            x = block(x, caches[i] if caches else None, pos, maps)  # (B, T, C)
         return self.head(self.ln_f(x))  # (B, T, V)
 
     def head(self, x: Tensor) -> Tensor:
@@ -157,14 +159,10 @@ class MiniGPT:
             return x @ self.tok_emb.weight.T  # the embedding matrix read backwards
         return self.lm_head(x)
 
-    def attention_weights(self, idx: Ids) -> list[Tensor]:
+    def attention_maps(self, idx: Ids) -> list[Tensor]:
         """Attention weights of every block, each (B, nh, T, T), for pictures of what attends where."""
-        ids = self.check_ids(idx)
-        x = self.tok_emb(ids) + self.pos_emb.weight[: ids.shape[1]]  # (B, T, C)
-        maps = []
-        for block in self.blocks:
-            x, weights = block(x, return_weights=True)
-            maps.append(weights)
+        maps: list[Tensor] = []
+        self.forward(self.check_ids(idx), maps=maps)
         return maps
 
     def generate(
@@ -175,6 +173,7 @@ class MiniGPT:
         top_k: int | None = None,
         seed: int | None = None,
         use_cache: bool = True,
+        decoder: "Decoder | None" = None,
     ) -> np.ndarray:
         """Extend each row of `idx` (B, T) by `max_new_tokens` sampled tokens; returns numpy ids.
 
@@ -183,10 +182,11 @@ class MiniGPT:
         seeded by `seed` draws the tokens, so the same seed gives the same text.
 
         With `use_cache`, the prompt runs once to fill a KV cache, then each new token costs one
-        position (a compiled TinyJit step). Once the text is longer than block_size the window
-        slides, every position's embedding changes and cached keys become invalid: from then on
-        each token needs a full forward pass over the last block_size tokens, exactly as without
-        the cache. Both paths give the same tokens for the same seed.
+        position. Once the text is longer than block_size the window slides, every position's
+        embedding changes and cached keys become invalid: from then on each token needs a full
+        forward pass over the last block_size tokens, exactly as without the cache. Both paths
+        give the same tokens for the same seed. `decoder` runs those passes (default: a
+        `Decoder`, step by step; `minigpt.compiled.generate` passes compiled ones).
         """
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
             raise ValueError(f"max_new_tokens={max_new_tokens!r}; expected an int >= 0.")
@@ -208,7 +208,7 @@ class MiniGPT:
         S = self.config.block_size
         self.check_ids(tokens[:, -S:] if tokens.ndim == 2 else tokens)
         rng = np.random.default_rng(seed)
-        decoder = _Decoder.for_model(self, tokens.shape[0], use_cache)
+        decoder = decoder or Decoder(self, tokens.shape[0], use_cache)
         logits = decoder.full(tokens)  # (B, V) after the (cropped) prompt
         for i in range(max_new_tokens):
             next_ids = _sample(logits, temperature, top_k, rng)  # (B,)
@@ -222,81 +222,50 @@ class MiniGPT:
         return tokens
 
 
-class _Decoder:
-    """Compiled forward passes for sampling, at fixed shapes so each compiles once: `full` runs
-    the last block_size tokens (right-padded; causal attention keeps padding from reaching real
-    positions) and, with a cache, fills it; `step` runs one token at a position.
-
-    Decoders are kept per model, batch size and mode, and reused by later `generate` calls (the
-    first two calls of a TinyJit cost far more than a replay) while the model's weights still live
-    in the buffers the compiled steps read (training updates them in place; replacing them, e.g.
-    with tinygrad's load_state_dict, makes a new decoder).
-    """
-
-    _cache: "weakref.WeakKeyDictionary[MiniGPT, dict[tuple[int, bool], _Decoder]]" = (
-        weakref.WeakKeyDictionary()
-    )
-
-    @classmethod
-    def for_model(cls, model: MiniGPT, batch_size: int, use_cache: bool) -> "_Decoder":
-        decoders = cls._cache.setdefault(model, {})
-        decoder = decoders.get((batch_size, use_cache))
-        if decoder is None or not decoder.weights_unchanged():
-            decoder = decoders[(batch_size, use_cache)] = cls(model, batch_size, use_cache)
-        return decoder
+class Decoder:
+    """The forward passes of sampling, at fixed shapes: `full` runs the last block_size tokens
+    (right-padded; causal attention keeps padding from reaching real positions) and, with a
+    cache, fills it; `step` runs one token at a position, reading and extending the cache."""
 
     def __init__(self, model: MiniGPT, batch_size: int, use_cache: bool):
         c = model.config
-        # a weak reference: the cache above maps the model to this decoder and must not keep it alive
-        self.model, self.block_size = weakref.proxy(model), c.block_size
-        self.weight_buffers = self._weight_buffers()
+        self.model, self.block_size = model, c.block_size
         self.caches = None
         if use_cache:
             self.caches = [
                 KVCache(batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
                 for _ in range(c.n_layer)
             ]
-        # compiled with the shipped kernel choices for the CPU (minigpt.tuning)
-        self._full = tuning.with_stored_choices(TinyJit(self._full_fn))
-        self._step = tuning.with_stored_choices(TinyJit(self._step_fn))
-        # their inputs: token ids are copied into fixed buffers, the position is a Variable bound
-        # on each call; new input Tensors would cost more to schedule than a decode step runs
-        self.window, self.token = StepInputs(), StepInputs()
-        self.position = Variable("pos", 0, c.block_size - 1)
+        self.position = Variable("pos", 0, c.block_size - 1)  # one step serves every position
 
-    def _weight_buffers(self) -> list:
-        """The device buffer behind each weight (None for a weight not realized yet)."""
-        return [t.uop.base.realized for t in get_state_dict(self.model).values()]
+    def forward_full(self, ids: Tensor) -> Tensor:
+        """Logits (B, S, V) of the padded window ids (B, S); the caches are filled."""
+        return self._realize_with_caches(self.model.forward(ids, self.caches))
 
-    def weights_unchanged(self) -> bool:
-        now = self._weight_buffers()
-        return len(now) == len(self.weight_buffers) and all(
-            a is not None and a is b for a, b in zip(now, self.weight_buffers, strict=True)
-        )
+    def forward_step(self, token: Tensor, pos: UOp) -> Tensor:
+        """Logits (B, V) after one token (B, 1) at the bound position `pos`."""
+        return self._realize_with_caches(self.model.forward(token, self.caches, pos)[:, -1, :])
 
     def _realize_with_caches(self, logits: Tensor) -> Tensor:
         caches = [t for cache in self.caches or [] for t in (cache.k, cache.v)]
         Tensor.realize(logits, *caches)
         return logits
 
-    def _full_fn(self, ids: Tensor) -> Tensor:
-        return self._realize_with_caches(self.model.forward(ids, self.caches))  # (B, S, V)
-
-    def _step_fn(self, token: Tensor, pos: UOp) -> Tensor:
-        logits = self.model.forward(token, self.caches, pos)[:, -1, :]  # (B, V)
-        return self._realize_with_caches(logits)
+    def window(self, tokens: np.ndarray) -> tuple[np.ndarray, int]:
+        """The last block_size tokens, right-padded to (B, S), and how many of them are real."""
+        context = tokens[:, -self.block_size :].astype(np.int32)  # (B, T)
+        T = context.shape[1]
+        return np.pad(context, ((0, 0), (0, self.block_size - T))), T  # (B, S)
 
     def full(self, tokens: np.ndarray) -> np.ndarray:
         """Logits (B, V) after the last token, from a pass over the last block_size tokens."""
-        context = tokens[:, -self.block_size :].astype(np.int32)  # (B, T)
-        T = context.shape[1]
-        padded = np.pad(context, ((0, 0), (0, self.block_size - T)))  # (B, S)
-        return self._full(*self.window.load(padded)).numpy()[:, T - 1, :]
+        padded, T = self.window(tokens)
+        return self.forward_full(Tensor(padded)).numpy()[:, T - 1, :]
 
     def step(self, next_ids: np.ndarray, position: int) -> np.ndarray:
         """Logits (B, V) after one new token per row at `position`, reading the KV cache."""
-        (token,) = self.token.load(next_ids.astype(np.int32)[:, None])  # (B, 1)
-        return self._step(token, self.position.bind(position)).numpy()
+        token = Tensor(next_ids.astype(np.int32)[:, None])  # (B, 1)
+        return self.forward_step(token, self.position.bind(position)).numpy()
 
 
 def _sample(

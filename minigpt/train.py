@@ -14,14 +14,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-from tinygrad import Context, Tensor, TinyJit
+from tinygrad import Context, Tensor
 from tinygrad.nn.optim import AdamW, OptimizerGroup
 from tinygrad.nn.state import get_state_dict
 from tqdm import tqdm  # plain text: works in notebooks without ipywidgets
 
-from minigpt import tuning
 from minigpt.checkpoint import CheckpointInfo, save_checkpoint
-from minigpt.compiled import StepInputs
+from minigpt.compiled import StepInputs, compile_step
 from minigpt.data import CharTokenizer, SyntheticTask, get_batch
 from minigpt.model import MiniGPT
 
@@ -206,8 +205,7 @@ def train(
         result = _resume(model, optimizer, resume)
     params = optimizer.params
 
-    @tuning.with_stored_choices  # compiled with the shipped kernel choices for the CPU
-    @TinyJit
+    @compile_step  # TinyJit, with the shipped kernel choices for the CPU (minigpt.tuning)
     @Context(TRAINING=1)
     def train_step(x: Tensor, y: Tensor, lr: Tensor) -> Tensor:
         for opt in optimizer.optimizers:
@@ -218,8 +216,7 @@ def train(
             clip_grad_norm(params, config.grad_clip)
         return loss.realize(*optimizer.schedule_step())
 
-    @tuning.with_stored_choices
-    @TinyJit
+    @compile_step
     def eval_step(x: Tensor, y: Tensor) -> Tensor:
         return cross_entropy(model.forward(x), y).realize()
 

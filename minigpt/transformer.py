@@ -61,10 +61,8 @@ class Block:
         x: Tensor,
         cache: KVCache | None = None,
         pos: UOp | None = None,
-        return_weights: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """x (B, T, C) -> (B, T, C); optionally also the attention weights (B, nh, T, Tk)."""
-        attended, weights = self.attn(self.ln1(x), cache, pos, return_weights=True)
-        x = x + attended  # (B, T, C)
-        x = x + self.mlp(self.ln2(x))  # (B, T, C)
-        return (x, weights) if return_weights else x
+        maps: list[Tensor] | None = None,
+    ) -> Tensor:
+        """x (B, T, C) -> (B, T, C); a `maps` list receives the attention weights (B, nh, T, Tk)."""
+        x = x + self.attn(self.ln1(x), cache, pos, maps)  # (B, T, C)
+        return x + self.mlp(self.ln2(x))  # (B, T, C)

@@ -9,21 +9,20 @@ where the key is the hash of the kernel's graph (no data, no machine details).
 
 The choices are applied in a scope: inside `with stored_choices():` a hook in tinygrad's compile
 step gives every CPU kernel found in the table its stored choices; every other kernel keeps the
-heuristics, nothing is searched, and leaving the block puts tinygrad back as it was. `train` and
-`generate` compile their steps inside that scope (`with_stored_choices`), so building a model
-changes nothing in tinygrad. `disable()` makes them use the heuristics; `enable()` is the one
-explicit switch that keeps the hook on for every compile until `disable()`. A choice needing more
-threads than this machine has is skipped. `python -m minigpt.tuning_search` (or `make tune`)
-searches again for other shapes or another machine and merges the results into the table.
+heuristics, nothing is searched, and leaving the block puts tinygrad back as it was. The compiled
+steps (`minigpt.compiled`: training, evaluation, sampling) compile inside that scope, so building a
+model changes nothing in tinygrad. `use_stored_choices(False)` is the switch that makes every scope
+keep the heuristics, `use_stored_choices(True, path)` turns it back on (with another table). A
+choice needing more threads than this machine has is skipped. `python -m minigpt.tuning_search`
+(or `make tune`) searches again for other shapes or another machine and merges the results into
+the table.
 """
 
-import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
 from tinygrad.codegen.opt import Opt, OptOps
 from tinygrad.device import Device
@@ -35,28 +34,26 @@ from course.files import write_atomic
 
 TABLE_PATH = Path(__file__).with_name("tuned_kernels.json")
 Table = dict[str, tuple[Opt, ...]]  # kernel key (hex) -> choices to apply, in order
-F = TypeVar("F", bound=Callable)
 
 
 @dataclass
 class TuningStatus:
     """What the stored choices are doing: on or off, their table, how often they were used."""
 
-    enabled: bool  # train and generate compile with the stored choices (disable() turns it off)
+    enabled: bool  # the scopes apply the stored choices (the switch, use_stored_choices)
     path: str | None  # the table in use
     kernels: int  # kernels in the table
     hits: int  # kernels compiled with stored choices so far
     misses: int  # CPU kernels compiled inside a scope with the heuristics (not in the table)
-    hooked: bool  # the hook sits in tinygrad's compile step right now (inside a scope, or enable())
+    hooked: bool  # the hook sits in tinygrad's compile step right now (inside a scope)
 
 
 class _State:
-    wanted = True  # the scopes apply the table (False after disable())
+    on = True  # the switch: the scopes apply the table
     table: Table | None = None  # loaded on first use
     path: Path = TABLE_PATH
     hits = misses = 0
-    pinned = False  # enable() keeps the hook on outside any scope
-    original: Callable[[UOp], UOp] | None = None  # what the hook calls to compile
+    original: Callable[[UOp], UOp] | None = None  # tinygrad's compile step, which the hook calls
 
 
 def kernel_key(sink: UOp) -> str:
@@ -79,7 +76,7 @@ def load_table(path: str | Path = TABLE_PATH) -> Table:
         raise ValueError(
             f"cannot read the tuned-kernel table {path}: {type(error).__name__}: {error}.\n"
             "help: regenerate it with `make tune` (python -m minigpt.tuning_search), or call "
-            "minigpt.tuning.disable() to use tinygrad's default heuristics."
+            "minigpt.tuning.use_stored_choices(False) to use tinygrad's default heuristics."
         ) from None
 
 
@@ -139,7 +136,7 @@ def _fits(opts: tuple[Opt, ...], call: UOp) -> bool:
 
 def _with_stored_opts(linear: UOp) -> UOp:
     """The hook: give each CPU kernel found in the table its stored choices, then compile."""
-    if NOOPT:  # optimisations switched off on purpose (a lesson's baseline): respect that
+    if NOOPT or not _State.on:  # optimisations off on purpose (a baseline), or the switch is off
         return _State.original(linear)
     swaps = {}
     for call in kernel_calls(linear):
@@ -168,18 +165,20 @@ def _use_table(path: str | Path | None) -> None:
         _State.table, _State.path = load_table(path), path
 
 
-@contextmanager
-def stored_choices(path: str | Path | None = None) -> Iterator[TuningStatus]:
-    """Compile the kernels of the block with the stored choices (from `path`, default the shipped
-    table); on leaving, tinygrad's compile step is exactly what it was before.
+def _wanted() -> bool:
+    """The switch is on and there is a table to read (the shipped one, or the one chosen)."""
+    return _State.on and (_State.table is not None or _State.path.is_file())
 
-    Without `path` the block does nothing after `disable()`, and nothing when the hook is already
-    on (an outer block, or `enable()`).
-    """
-    if _hooked() or (path is None and not (_State.wanted and TABLE_PATH.is_file())):
+
+@contextmanager
+def stored_choices() -> Iterator[TuningStatus]:
+    """Compile the kernels of the block with the stored choices; on leaving, tinygrad's compile
+    step is exactly what it was before. The block does nothing when the switch is off
+    (`use_stored_choices(False)`) or the hook is already on (an outer block)."""
+    if _hooked() or not _wanted():
         yield status()
         return
-    _use_table(path)
+    _use_table(_State.path)
     _State.original = before = realize.lower_and_compile
     realize.lower_and_compile = _with_stored_opts
     try:
@@ -188,59 +187,23 @@ def stored_choices(path: str | Path | None = None) -> Iterator[TuningStatus]:
         realize.lower_and_compile = before
 
 
-def with_stored_choices(fn: F) -> F:
-    """`fn` (e.g. a TinyJit step) called inside `stored_choices()`: its first calls compile with
-    the table, its replays compile nothing and are unaffected."""
-
-    @functools.wraps(fn)
-    def scoped(*args, **kwargs):
-        with stored_choices():
-            return fn(*args, **kwargs)
-
-    return scoped  # type: ignore[return-value]
-
-
-def enable(path: str | Path | None = None) -> TuningStatus:
-    """The explicit switch: apply the stored choices (from `path`, default the shipped table) to
-    every kernel compiled from now on, inside train/generate or not, until `disable()`."""
-    _State.table = None
-    _use_table(path)
-    _State.hits = _State.misses = 0
-    _State.wanted = _State.pinned = True
-    if not _hooked():
-        _State.original = realize.lower_and_compile
-        realize.lower_and_compile = _with_stored_opts
+def use_stored_choices(on: bool, path: str | Path | None = None) -> TuningStatus:
+    """The switch: whether `stored_choices()` blocks apply a table (on at import, with the shipped
+    table), and which one (`path`, default the shipped table). Turning it on reads the table now
+    and counts hits and misses from zero; it affects the kernels compiled from now on."""
+    if on:
+        _State.table = None
+        _use_table(path)
+        _State.hits = _State.misses = 0
+    _State.on = on
     return status()
-
-
-def disable() -> TuningStatus:
-    """Back to tinygrad's default heuristics for everything compiled from now on (stays off)."""
-    if _State.pinned and _hooked():
-        realize.lower_and_compile = _State.original
-    _State.wanted = _State.pinned = False
-    return status()
-
-
-@contextmanager
-def heuristics_only() -> Iterator[None]:
-    """The stored choices off inside the block (a baseline, or a search), as they were after it."""
-    wanted, pinned, original, hooked = _State.wanted, _State.pinned, _State.original, _hooked()
-    if hooked:
-        realize.lower_and_compile = original
-    _State.wanted = _State.pinned = False
-    try:
-        yield
-    finally:
-        _State.wanted, _State.pinned, _State.original = wanted, pinned, original
-        if hooked:
-            realize.lower_and_compile = _with_stored_opts
 
 
 def status() -> TuningStatus:
     """Whether the stored choices are on, their table, and how many compiled kernels they served."""
-    on = _State.wanted and (_State.table is not None or TABLE_PATH.is_file())
+    on = _wanted()
     if on and _State.table is None:
-        _use_table(None)
+        _use_table(_State.path)
     return TuningStatus(
         enabled=on,
         path=str(_State.path) if on else None,

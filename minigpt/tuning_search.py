@@ -21,17 +21,19 @@ from tinygrad.codegen import to_program_cache, to_program_key
 from tinygrad.engine import realize
 from tinygrad.uop.ops import UOp
 
+from minigpt.compiled import generate
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.train import TrainConfig, train
 from minigpt.tuning import (
     TABLE_PATH,
     Table,
     call_device,
-    heuristics_only,
     kernel_calls,
     kernel_key,
     load_table,
     save_table,
+    status,
+    use_stored_choices,
 )
 
 
@@ -44,13 +46,15 @@ def recording() -> Iterator[Table]:
     stored choices are off inside the block, so every kernel is searched afresh.
     """
     found: Table = {}
-    with heuristics_only():
-        original = realize.lower_and_compile
-        realize.lower_and_compile = _recorder(original, found)
-        try:
-            yield found
-        finally:
-            realize.lower_and_compile = original
+    before = status()
+    use_stored_choices(False)
+    original = realize.lower_and_compile
+    realize.lower_and_compile = _recorder(original, found)
+    try:
+        yield found
+    finally:
+        realize.lower_and_compile = original
+        use_stored_choices(before.enabled, before.path)
 
 
 def _recorder(original: Callable[[UOp], UOp], found: Table) -> Callable[[UOp], UOp]:
@@ -101,7 +105,7 @@ def search(
         with recording() as found, Context(BEAM=beam):
             train(model, tokens, tokens, steps, progress=False)
             for use_cache in (True, False) if sampling else ():
-                model.generate(tokens[None, :1], S + 2, seed=0, use_cache=use_cache)
+                generate(model, tokens[None, :1], S + 2, seed=0, use_cache=use_cache)
         table.update(found)
         save_table(table, path, about)  # after each shape: an interrupted search keeps its work
     return table

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from tinygrad import Tensor
 
-from minigpt.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention
+from minigpt.attention import (
+    KVCache,
+    MultiHeadAttention,
+    attention_weights,
+    scaled_dot_product_attention,
+)
 
 B, NH, T, HS = 2, 3, 5, 4
 
@@ -34,9 +39,9 @@ def rel_err(got, want):
 
 @pytest.mark.parametrize("causal", [True, False])
 def test_matches_float64_reference(qkv, causal):
-    out, weights = scaled_dot_product_attention(
-        *(Tensor(a) for a in qkv), causal=causal, return_weights=True
-    )
+    maps = []
+    out = scaled_dot_product_attention(*(Tensor(a) for a in qkv), causal=causal, maps=maps)
+    (weights,) = maps
     want_out, want_weights = attention_ref(*qkv, causal=causal)
     assert rel_err(out.numpy(), want_out) < 1e-5
     assert rel_err(weights.numpy(), want_weights) < 1e-5
@@ -44,7 +49,8 @@ def test_matches_float64_reference(qkv, causal):
 
 
 def test_causal_weights_are_lower_triangular(qkv):
-    _, weights = scaled_dot_product_attention(*(Tensor(a) for a in qkv), return_weights=True)
+    q, k, _ = (Tensor(a) for a in qkv)
+    weights = attention_weights(q, k)
     upper = np.triu(np.ones((T, T), dtype=bool), 1)
     assert (weights.numpy()[..., upper] == 0).all()
 
@@ -95,7 +101,9 @@ def test_multi_head_attention_matches_reference():
     n_embd, n_head = 12, 3
     mha = MultiHeadAttention(n_embd, n_head)
     x = np.random.default_rng(1).standard_normal((B, T, n_embd)).astype(np.float32)
-    y, weights = mha(Tensor(x), return_weights=True)
+    maps = []
+    y = mha(Tensor(x), maps=maps)
+    (weights,) = maps
     w_attn, b_attn = mha.c_attn.weight.numpy().astype(np.float64), mha.c_attn.bias.numpy()
     qkv = x.astype(np.float64) @ w_attn.T + b_attn  # (B, T, 3C)
     heads = [

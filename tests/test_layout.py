@@ -43,3 +43,11 @@ def test_packages_import_only_what_lies_below_them(package, forbidden):
         for file, names in package_imports(package).items()
     }
     assert not {file: names for file, names in wrong.items() if names}
+
+
+def test_the_model_file_teaches_only_the_model():
+    """Lesson 4 reads model.py as GPT-2 and nothing else: compiled steps and kernel tuning
+    (lesson 7) stay out of it."""
+    imported = imported_modules(ROOT / "minigpt" / "model.py")
+    later = ("minigpt.tuning", "minigpt.compiled")
+    assert not {m for m in imported if m in later or m.startswith(tuple(f"{n}." for n in later))}

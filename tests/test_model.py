@@ -5,6 +5,7 @@ import pytest
 from tinygrad import Context, Tensor
 from tinygrad.nn.state import get_state_dict
 
+from minigpt import compiled
 from minigpt.model import GPTConfig, MiniGPT
 
 CONFIG = GPTConfig(vocab_size=7, block_size=8, n_layer=2, n_head=2, n_embd=32)
@@ -169,25 +170,35 @@ def test_generate_rejects_bad_arguments(model, kwargs, match):
         model.generate(**{"idx": [[1]], **kwargs})
 
 
-def test_attention_weights_are_causal_distributions(model, ids):
-    maps = model.attention_weights(ids)
+def test_attention_maps_are_causal_distributions(model, ids):
+    maps = model.attention_maps(ids)
     assert len(maps) == CONFIG.n_layer and maps[0].shape == (2, CONFIG.n_head, 8, 8)
     weights = maps[1].numpy()
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
     assert (weights[..., np.triu(np.ones((8, 8), dtype=bool), 1)] == 0).all()
 
 
-def test_decoder_is_reused_until_weights_are_replaced(model):
-    from minigpt.model import _Decoder
+@pytest.mark.parametrize("use_cache", [True, False])
+@pytest.mark.parametrize("temperature, seed", [(0.0, None), (0.8, 5)])
+def test_compiled_decoder_gives_the_same_tokens(model, use_cache, temperature, seed):
+    """The readable decoder (step by step) and the compiled one sample the same text; 9 new
+    tokens overflow block_size=8, so the sliding window is covered too."""
+    prompt = np.array([[1, 2, 3], [4, 5, 6]])
+    kwargs = dict(temperature=temperature, seed=seed, use_cache=use_cache)
+    eager = model.generate(prompt, 9, **kwargs)
+    np.testing.assert_array_equal(compiled.generate(model, prompt, 9, **kwargs), eager)
 
-    first = model.generate([[1, 2]], 3, seed=0)
-    decoder = _Decoder.for_model(model, 1, True)
-    assert _Decoder.for_model(model, 1, True) is decoder
-    np.testing.assert_array_equal(model.generate([[1, 2]], 3, seed=0), first)
+
+def test_decoder_is_reused_until_weights_are_replaced(model):
+    decoders = compiled.CompiledDecoder
+    first = compiled.generate(model, [[1, 2]], 3, seed=0)
+    decoder = decoders.for_model(model, 1, True)
+    assert decoders.for_model(model, 1, True) is decoder
+    np.testing.assert_array_equal(compiled.generate(model, [[1, 2]], 3, seed=0), first)
     old = model.blocks[0].mlp.c_fc.bias
     model.blocks[0].mlp.c_fc.bias = (old + 0).contiguous().realize()  # same values, new buffer
-    assert _Decoder.for_model(model, 1, True) is not decoder
-    np.testing.assert_array_equal(model.generate([[1, 2]], 3, seed=0), first)
+    assert decoders.for_model(model, 1, True) is not decoder
+    np.testing.assert_array_equal(compiled.generate(model, [[1, 2]], 3, seed=0), first)
 
 
 @pytest.mark.parametrize("use_cache", [True, False])
@@ -195,12 +206,12 @@ def test_warm_generate_schedules_no_graph_per_token(model, monkeypatch, use_cach
     """Once its steps are compiled, sampling only replays them: token ids are copied into the
     decoder's input buffers and the position is a bound Variable, so nothing is scheduled."""
     prompt = [[1, 2]]
-    first = model.generate(prompt, 10, seed=1, use_cache=use_cache)  # compiles and captures
+    first = compiled.generate(model, prompt, 10, seed=1, use_cache=use_cache)  # compiles, captures
     scheduled = []
     original = Tensor.linear_with_vars
     monkeypatch.setattr(
         Tensor, "linear_with_vars", lambda *a, **k: scheduled.append(1) or original(*a, **k)
     )
-    again = model.generate(prompt, 10, seed=1, use_cache=use_cache)  # 10 > block_size - 2
+    again = compiled.generate(model, prompt, 10, seed=1, use_cache=use_cache)  # 10 > S - 2
     assert scheduled == []
     np.testing.assert_array_equal(again, first)

@@ -68,7 +68,9 @@ def test_block_is_pre_norm_residual(x):
     xt = Tensor(x)
     h = xt + block.attn(block.ln1(xt))
     want = (h + block.mlp(block.ln2(h))).numpy()
-    got, weights = block(xt, return_weights=True)
+    maps = []
+    got = block(xt, maps=maps)
+    (weights,) = maps
     np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
     assert weights.shape == (B, 2, T, T)
 

@@ -23,11 +23,10 @@ TINYGRAD_COMPILE = realize.lower_and_compile  # tinygrad's own compile step, bef
 
 @pytest.fixture(autouse=True)
 def restore_hook():
-    """Leave tinygrad and the switch as the test found them (on, not pinned, not hooked)."""
+    """Leave tinygrad and the switch as the test found them (on, the shipped table, not hooked)."""
     yield
-    tuning.disable()
     realize.lower_and_compile = TINYGRAD_COMPILE
-    tuning._State.wanted, tuning._State.table = True, None
+    tuning.use_stored_choices(True)
 
 
 def matmul_inputs(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,10 +57,11 @@ def table_file(tmp_path_factory) -> str:
 
 
 def test_stored_choices_are_applied_and_results_match(table_file):
+    tuning.use_stored_choices(True, table_file)
     a, b = matmul_inputs(1)
     default_source, default_result = matmul_kernel(a, b)
     hits = tuning.status().hits
-    with tuning.stored_choices(table_file) as state:
+    with tuning.stored_choices() as state:
         assert state.hooked and state.kernels == 1
         tuned_source, tuned_result = matmul_kernel(a, b)
     assert tuned_source.opts == "UPCAST(axis=0, 2)"
@@ -73,10 +73,11 @@ def test_stored_choices_are_applied_and_results_match(table_file):
 
 
 def test_unknown_kernels_fall_back_to_heuristics(table_file):
+    tuning.use_stored_choices(True, table_file)
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((24, 40), np.float32), rng.standard_normal((40, 72), np.float32)
     before = tuning.status()
-    with tuning.stored_choices(table_file):
+    with tuning.stored_choices():
         c = (Tensor(a).realize() @ Tensor(b).realize()).numpy()  # another shape: not in the table
     state = tuning.status()
     assert state.hits == before.hits and state.misses >= before.misses + 1
@@ -84,9 +85,10 @@ def test_unknown_kernels_fall_back_to_heuristics(table_file):
 
 
 def test_leaving_the_scope_restores_tinygrad(table_file):
-    with tuning.stored_choices(table_file):
+    tuning.use_stored_choices(True, table_file)
+    with tuning.stored_choices():
         assert realize.lower_and_compile is not TINYGRAD_COMPILE
-        with tuning.stored_choices(table_file):  # nested: the inner block changes nothing
+        with tuning.stored_choices():  # nested: the inner block changes nothing
             pass
         assert tuning.status().hooked
     assert realize.lower_and_compile is TINYGRAD_COMPILE and not tuning.status().hooked
@@ -96,28 +98,31 @@ def test_leaving_the_scope_restores_tinygrad(table_file):
 
 
 def test_scope_restores_tinygrad_after_an_error(table_file):
-    with pytest.raises(RuntimeError, match="inside"), tuning.stored_choices(table_file):
+    tuning.use_stored_choices(True, table_file)
+    with pytest.raises(RuntimeError, match="inside"), tuning.stored_choices():
         raise RuntimeError("inside")
     assert realize.lower_and_compile is TINYGRAD_COMPILE
 
 
-def test_enable_is_the_explicit_switch_and_disable_turns_everything_off(table_file):
-    tuning.enable(table_file)
-    a, b = matmul_inputs(5)
-    source, _ = matmul_kernel(a, b)  # no scope: the pinned hook applies the table
-    assert source.opts == "UPCAST(axis=0, 2)"
-    state = tuning.disable()
+def test_the_switch_turns_every_scope_off_and_on(table_file):
+    state = tuning.use_stored_choices(False)
     assert not state.enabled and state.path is None and not state.hooked
-    assert realize.lower_and_compile is TINYGRAD_COMPILE
-    with tuning.stored_choices():  # the default scope (train, generate) is off after disable()
+    with tuning.stored_choices():  # the scope of the compiled steps keeps the heuristics
         assert not tuning.status().hooked
         source, _ = matmul_kernel(*matmul_inputs(6))
     assert source.opts != "UPCAST(axis=0, 2)"
+    state = tuning.use_stored_choices(True, table_file)
+    assert state.enabled and state.path == table_file and state.kernels == 1
+    with tuning.stored_choices():
+        source, _ = matmul_kernel(*matmul_inputs(5))
+    assert source.opts == "UPCAST(axis=0, 2)"
+    assert realize.lower_and_compile is TINYGRAD_COMPILE
 
 
 def test_building_training_and_sampling_leave_tinygrad_untouched():
     """A model, a training run and sampling: the hook was used while they compiled (kernels were
     looked up in the shipped table) and is gone afterwards."""
+    from minigpt.compiled import generate
     from minigpt.model import GPTConfig, MiniGPT
     from minigpt.train import TrainConfig, train
 
@@ -129,7 +134,7 @@ def test_building_training_and_sampling_leave_tinygrad_untouched():
     assert realize.lower_and_compile is TINYGRAD_COMPILE
     trained = tuning.status().hits + tuning.status().misses
     assert trained > looked_up
-    model.generate([[1, 2]], 3, seed=0)
+    generate(model, [[1, 2]], 3, seed=0)
     assert realize.lower_and_compile is TINYGRAD_COMPILE
     assert tuning.status().hits + tuning.status().misses > trained
 
@@ -141,9 +146,8 @@ def test_corrupt_table_gives_clear_error(tmp_path, text):
     path = tmp_path / "bad.json"
     path.write_text(text)
     with pytest.raises(ValueError, match="cannot read the tuned-kernel table .*bad.json"):
-        tuning.enable(path)
-    with pytest.raises(ValueError, match="cannot read"), tuning.stored_choices(path):
-        pass
+        tuning.use_stored_choices(True, path)
+    assert tuning.status().path == str(tuning.TABLE_PATH)  # the switch is as it was
     assert realize.lower_and_compile is TINYGRAD_COMPILE
     with pytest.raises(ValueError, match="help: regenerate it with `make tune`"):
         tuning.load_table(path)
@@ -210,8 +214,8 @@ def test_choices_this_machine_cannot_apply_fall_back(table_file, tmp_path):
     path = tmp_path / "threads.json"
     tuning.save_table({key: (Opt(OptOps.THREAD, 0, 10**6),)}, path, about={})
     a, b = matmul_inputs(3)
-    hits = tuning.status().hits
-    with tuning.stored_choices(path):
+    hits = tuning.use_stored_choices(True, path).hits
+    with tuning.stored_choices():
         source, c = matmul_kernel(a, b)
     assert tuning.status().hits == hits and "THREAD" not in source.opts
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
@@ -233,10 +237,11 @@ def test_recording_collects_searched_choices_and_restores_the_switch(table_file)
 
     from minigpt.tuning_search import recording
 
-    tuning.enable(table_file)
+    tuning.use_stored_choices(True, table_file)
     a, b = matmul_inputs(7)
-    with recording() as found, Context(BEAM=1):
+    with recording() as found, Context(BEAM=1), tuning.stored_choices():
         assert not tuning.status().hooked  # the search must not see the stored choices
         matmul_kernel(a, b)
     assert len(found) == 1 and all(isinstance(o, Opt) for o in next(iter(found.values())))
-    assert tuning.status().hooked and tuning.status().enabled  # the pinned switch is back
+    state = tuning.status()
+    assert state.enabled and state.path == table_file  # the switch is back as it was
