@@ -8,15 +8,14 @@ fewer cells and returns a path at most `weight` times the optimum; the learned t
 costs: for each method, the cells expanded and the path cost, both relative to plain A*.
 """
 
-import heapq
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from neurosymbolic.planner import NoPlanError, Plan
-from neurosymbolic.world import MOVES, Cell, distance_map, largest_region, random_walls
+from neurosymbolic.grid_graph import GridGraph
+from neurosymbolic.planner import NoPlanError, Plan, astar_search
+from neurosymbolic.world import Cell, check_cell, distance_map, largest_region, random_walls
 
 Problem = tuple[np.ndarray, Cell, Cell]  # walls (H, W), start, goal
 HeuristicTable = Callable[[np.ndarray, Cell], np.ndarray]  # (walls, goal) -> (H, W) cost-to-go
@@ -31,46 +30,23 @@ def manhattan_table(walls: np.ndarray, goal: Cell) -> np.ndarray:
 def astar_table(
     walls: np.ndarray, start: Cell, goal: Cell, table: np.ndarray, weight: float = 1.0
 ) -> Plan:
-    """A 4-connected start-to-goal path by A* with ``f = cost so far + weight * table[cell]``."""
+    """A 4-connected start-to-goal path by A* with ``f = cost so far + weight * table[cell]``
+    (`neurosymbolic.planner.astar_search` over the cells of a `GridGraph`)."""
     walls = np.asarray(walls, dtype=bool)
     if np.shape(table) != walls.shape:
         raise ValueError(
             f"the heuristic table must have the map's shape {walls.shape}, got {np.shape(table)}.\n"
             "help: build it with manhattan_table(walls, goal) or net.cost_to_go(walls, goal)."
         )
-    H, W = walls.shape
-    blocked = walls.tolist()
-    h = (weight * np.asarray(table, dtype=np.float64)).tolist()  # nested lists: fast lookups
-    cost_so_far = {start: 0.0}
-    came_from: dict[Cell, Cell] = {}
-    frontier = [(h[start[0]][start[1]], 0.0, start)]
-    closed: set[Cell] = set()
-    while frontier:
-        _, _, cell = heapq.heappop(frontier)
-        if cell in closed:
-            continue  # stale entry (lazy deletion)
-        closed.add(cell)
-        if cell == goal:
-            cells = [cell]
-            while cells[-1] in came_from:
-                cells.append(came_from[cells[-1]])
-            cells.reverse()
-            names = {d: name for name, d in MOVES.items()}
-            actions = [
-                names[(b[0] - a[0], b[1] - a[1])] for a, b in zip(cells, cells[1:], strict=False)
-            ]
-            return Plan(actions, cells, cost_so_far[goal], len(closed))
-        row, col = cell
-        for d_row, d_col in MOVES.values():
-            r, c = row + d_row, col + d_col
-            if 0 <= r < H and 0 <= c < W and not blocked[r][c] and (r, c) not in closed:
-                new_cost = cost_so_far[cell] + 1.0
-                if new_cost < cost_so_far.get((r, c), math.inf):
-                    cost_so_far[(r, c)] = new_cost
-                    came_from[(r, c)] = cell
-                    # ties on f go to the deeper cell (larger cost so far), as in lesson 8
-                    heapq.heappush(frontier, (new_cost + h[r][c], -new_cost, (r, c)))
-    raise NoPlanError(f"no path from {start} to {goal}.\nhelp: the goal is walled off.")
+    start = check_cell("start", start, walls, allow_wall=True)
+    goal = check_cell("goal", goal, walls, allow_wall=True)
+    graph = GridGraph(walls, moves=4)
+    goal_index = graph.index(goal)
+    h = graph.lookup(weight * np.asarray(table, dtype=np.float64))  # (H, W)
+    found = astar_search(graph.index(start), graph.successors, h, lambda i: i == goal_index)
+    if found.goal is None:
+        raise NoPlanError(f"no path from {start} to {goal}.\nhelp: the goal is walled off.")
+    return found.plan(graph.cell)
 
 
 def random_problems(

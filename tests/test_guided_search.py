@@ -1,7 +1,9 @@
-"""guided_search: A* on a heuristic table against the package's A*, BFS and the weighted-A* bound."""
+"""guided_search: A* on a heuristic table against a textbook A*, the package's A*, BFS and the
+weighted-A* bound."""
 
 import numpy as np
 import pytest
+from astar_reference import cell_moves, deeper_first, textbook_astar
 
 from neurosymbolic.guided_search import (
     astar_table,
@@ -12,6 +14,7 @@ from neurosymbolic.guided_search import (
     room_walls,
     true_cost_table,
 )
+from neurosymbolic.heuristic_net import load_heuristic
 from neurosymbolic.planner import NoPlanError, astar_path
 from neurosymbolic.world import distance_map, largest_region
 
@@ -31,6 +34,34 @@ def test_manhattan_table_is_the_package_astar(problems):
         assert all(not walls[c] for c in plan.cells)
         steps = np.abs(np.diff(np.array(plan.cells), axis=0)).sum(axis=1)
         assert (steps == 1).all() and len(plan.actions) == plan.cost
+
+
+def test_astar_table_expands_like_a_textbook_astar(problems):
+    """Plain, weighted, perfect and learned (the shipped net, as in lesson 12) tables: the same path,
+    cost and expansion count as a plain A* over (row, col) cells, ties to the deeper cell."""
+    net = load_heuristic()
+    for walls, start, goal in problems:
+        tables = [
+            (manhattan_table(walls, goal), 1.0),
+            (manhattan_table(walls, goal), 1.5),
+            (true_cost_table(walls, goal), 1.0),
+            (net.cost_to_go(walls, goal), 1.0),
+        ]
+        for table, weight in tables:
+            plan = astar_table(walls, start, goal, table, weight)
+            actions, cells, cost, expanded, _ = textbook_astar(
+                start,
+                cell_moves(walls, 4),
+                lambda c, table=table, weight=weight: weight * table[c],
+                goal.__eq__,
+                deeper_first,
+            )
+            assert (plan.actions, plan.cells, plan.cost, plan.expanded) == (
+                actions,
+                cells,
+                cost,
+                expanded,
+            )
 
 
 def test_weighted_astar_stays_within_its_bound(problems):

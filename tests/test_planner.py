@@ -1,14 +1,24 @@
-"""A* against independent references: BFS distances, exhaustive BFS over states, Dijkstra (octile)."""
+"""A* against independent references: BFS distances, exhaustive BFS over states, Dijkstra (octile),
+and a textbook A* (tests/astar_reference.py) that must expand the same states in the same order."""
 
 import heapq
 import math
 
 import numpy as np
 import pytest
+from astar_reference import (
+    cell_moves,
+    deeper_first,
+    first_in_first_out,
+    octile,
+    textbook_astar,
+    world_rules,
+)
 
+from neurosymbolic.checks import plan_with_closed_key, plan_with_successors
+from neurosymbolic.delivery import HEURISTICS
 from neurosymbolic.movingai import read_movingai_map, read_movingai_scenarios
 from neurosymbolic.planner import (
-    HEURISTICS,
     MAX_SEARCH_STATES,
     NoPlanError,
     astar,
@@ -18,7 +28,7 @@ from neurosymbolic.planner import (
     heuristic_value,
     search_states,
 )
-from neurosymbolic.world import ACTIONS, GridWorld, State
+from neurosymbolic.world import ACTIONS, GridWorld, State, largest_region, random_walls
 
 
 def replay(world, plan):
@@ -47,6 +57,50 @@ def test_delivery_cost_equals_exhaustive_bfs(seed):
         plan = astar(world, heuristic=heuristic)
         assert plan.cost == expected and len(plan.actions) == expected
         assert world.is_solved(replay(world, plan))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_astar_expands_like_a_textbook_astar_over_the_world_rules(seed):
+    """Same plan, cost, expansion count and order as a plain A* over `State`s moved by the world's
+    `step`, ties first-in first-out."""
+    world = GridWorld.random(
+        6 + 2 * (seed % 4), (0.1, 0.2, 0.25, 0.3, 0.35)[seed % 5], 1 + seed % 3, seed
+    )
+    for name in HEURISTICS:
+        plan = astar(world, heuristic=name, record_expansions=True)
+        actions, states, cost, expanded, order = textbook_astar(
+            world.initial_state(),
+            world_rules(world),
+            lambda s, name=name: heuristic_value(world, s, name),
+            world.is_solved,
+            first_in_first_out,
+        )
+        assert plan.actions == actions and plan.cells == [s.cell for s in states]
+        assert plan.cost == cost and plan.expanded == expanded
+        assert plan.expansions == [s.cell for s in order]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_astar_path_expands_like_a_textbook_astar(seed):
+    """Same path, cost, expansion count and order as a plain A* over (row, col) cells, ties to the
+    larger cost so far, then the smaller cell."""
+    rng = np.random.default_rng(seed)
+    walls = random_walls((40, 40), (0.2, 0.3, 0.35)[seed % 3], rng)
+    region = largest_region(walls)
+    for i, j in rng.choice(len(region), size=(2, 2), replace=False):
+        start, goal = region[i], region[j]
+        for moves, name, h in [
+            (4, "manhattan", lambda c, goal=goal: abs(c[0] - goal[0]) + abs(c[1] - goal[1])),
+            (8, "manhattan", lambda c, goal=goal: octile(c, goal)),
+            (4, "zero", lambda c: 0.0),
+            (8, "zero", lambda c: 0.0),
+        ]:
+            plan = astar_path(walls, start, goal, moves, name, record_expansions=True)
+            actions, cells, cost, expanded, order = textbook_astar(
+                start, cell_moves(walls, moves), h, goal.__eq__, deeper_first
+            )
+            assert (plan.actions, plan.cells, plan.cost) == (actions, cells, cost)
+            assert plan.expanded == expanded and plan.expansions == order
 
 
 def test_informed_heuristic_expands_fewer_states():
@@ -88,7 +142,7 @@ def test_heuristics_are_admissible_and_consistent(seed):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_successor_and_closed_key_hooks(seed):
+def test_lesson_seams_run_the_planners_search(seed):
     world = GridWorld.random(6, 0.2, 2, seed)
     expected = bfs_plan_cost(world)
 
@@ -96,10 +150,11 @@ def test_successor_and_closed_key_hooks(seed):
         moved = [(a, world.step(state, a), 1.0) for a in ACTIONS]
         return [(a, nxt, cost) for a, nxt, cost in moved if nxt != state]
 
-    plan = astar(world, successors=by_rules, closed_key=lambda s: s)
+    plan = plan_with_successors(world, by_rules)
     assert plan.cost == expected and world.is_solved(replay(world, plan))
+    assert plan_with_closed_key(world, lambda s: s) == astar(world)
     try:  # a closed set that only remembers cells prunes the state after a pickup
-        cost = astar(world, closed_key=lambda s: s.cell).cost
+        cost = plan_with_closed_key(world, lambda s: s.cell).cost
     except NoPlanError:
         cost = math.inf
     assert cost > expected

@@ -17,6 +17,8 @@ from neurosymbolic.checks.lesson08 import (
     check_successors,
     check_worlds,
     exact_costs_to_go,
+    plan_with_closed_key,
+    plan_with_successors,
     reference_astar,
     reference_successors,
 )
@@ -68,6 +70,8 @@ __all__ = [
     "checker",
     "compare",
     "exact_costs_to_go",
+    "plan_with_closed_key",
+    "plan_with_successors",
     "reference_imitation_step",
     "reference_astar",
     "reference_local_view",

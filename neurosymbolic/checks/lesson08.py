@@ -5,19 +5,58 @@ problem given as ``(start, successors, heuristic, is_goal)``. The A* checker run
 search on three tiny graphs, each built so that one typical mistake changes the answer, then on
 delivery worlds with 1-4 objects, where it compares the plan with exhaustive BFS and the expanded
 states with the set a correct A* may expand (every ``g* + h <= optimal cost``, for a consistent h).
-Costs are sums of small integers, so they are compared exactly (within 1e-9).
+Costs are sums of small integers, so they are compared exactly (within 1e-9). Two seams let the
+lesson put its own piece into the planner's search: `plan_with_successors` (Exercise 1's successor
+function) and `plan_with_closed_key` (a closed set that remembers only part of a state).
 """
 
 import heapq
 import math
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 
 from course.checks import ExerciseFailed, checker, run_learner
-from neurosymbolic.planner import astar
+from neurosymbolic.delivery import Delivery, Key
+from neurosymbolic.planner import Plan, Successors, astar, plan_delivery
 from neurosymbolic.world import ACTIONS, MOVES, GridWorld, State
 
-Successors = Callable[[Hashable], Iterable[tuple[str, Hashable, float]]]
+
+def plan_with_successors(
+    world: GridWorld, successors: Callable[[State], list[tuple[str, State, float]]]
+) -> Plan:
+    """The planner's search with h = 0 (Dijkstra) where `successors(state)` lists the actions:
+    with the right ones, a plan as cheap as `astar(world)`'s."""
+    problem = Delivery(world, world.walls)
+
+    def keyed(key: Key) -> list[tuple[str, Key, float]]:
+        return [(a, problem.key(s), cost) for a, s, cost in successors(problem.state(key))]
+
+    return plan_delivery(problem, world.initial_state(), keyed, lambda key: 0.0)
+
+
+class _KeyedClosedSet:
+    """A closed set that remembers `closed_key(state)` of each expanded state, not the state."""
+
+    def __init__(self, problem: Delivery, closed_key: Callable[[State], Hashable]):
+        self.problem, self.closed_key, self.seen = problem, closed_key, set()
+
+    def __contains__(self, key: Key) -> bool:
+        return self.closed_key(self.problem.state(key)) in self.seen
+
+    def add(self, key: Key) -> None:
+        self.seen.add(self.closed_key(self.problem.state(key)))
+
+
+def plan_with_closed_key(
+    world: GridWorld, closed_key: Callable[[State], Hashable], heuristic: str = "collect"
+) -> Plan:
+    """The planner's search with a closed set keyed by `closed_key(state)`, e.g. the cell alone:
+    a key that merges different states prunes some of them, and plans come out too long or not at
+    all (NoPlanError)."""
+    problem = Delivery(world, world.walls)
+    closed = _KeyedClosedSet(problem, closed_key)
+    h = problem.heuristic(heuristic)
+    return plan_delivery(problem, world.initial_state(), problem.successors, h, closed=closed)
 
 
 def check_worlds() -> list[GridWorld]:
@@ -173,8 +212,6 @@ def check_successors(fn: Callable[[GridWorld, State], list[tuple[str, State, flo
                     f"hint: {hints.get(action, move_hint)}"
                 )
             checked += 1
-        plan = run_learner(
-            "Exercise 1", astar, world, successors=lambda s, w=world: fn(w, s), heuristic="zero"
-        )
+        plan = run_learner("Exercise 1", plan_with_successors, world, lambda s, w=world: fn(w, s))
         assert plan.cost == astar(world).cost  # same successors as the reference: same cost
     return f"the successors of {checked} states match; A* with them finds optimal plans."
