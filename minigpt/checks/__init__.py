@@ -2,7 +2,7 @@
 
 A checker runs the learner's function beside the package's reference on random inputs and
 answers in plain words: which input, expected against got, the largest difference, a hint. The
-shared machinery is in `core`; lessons import every checker from here: ``from minigpt.checks import
+shared machinery is in `course.checks`; lessons import every checker from here: ``from minigpt.checks import
 check_causal_mask``.
 """
 
