@@ -12,15 +12,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from neurosymbolic.world import Cell
+from neurosymbolic.world import MOVES, Cell
 
 SQRT2 = math.sqrt(2.0)
-# name, (d_row, d_col), cost; the first four are the world's moves, in the world's order
+# name, d_row, d_col, cost: the world's four moves in the world's order, then the diagonals
 STEPS = [
-    ("up", -1, 0, 1.0),
-    ("down", 1, 0, 1.0),
-    ("left", 0, -1, 1.0),
-    ("right", 0, 1, 1.0),
+    *((name, d_row, d_col, 1.0) for name, (d_row, d_col) in MOVES.items()),
     ("up-left", -1, -1, SQRT2),
     ("up-right", -1, 1, SQRT2),
     ("down-left", 1, -1, SQRT2),

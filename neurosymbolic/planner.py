@@ -196,7 +196,13 @@ def plan_delivery(
     successors or closed set), or NoPlanError."""
     start = problem.key(state)
     found = astar_search(
-        start, successors, heuristic, problem.is_goal, True, record_expansions, closed=closed
+        start,
+        successors,
+        heuristic,
+        problem.is_goal,
+        fifo_ties=True,
+        record_expansions=record_expansions,
+        closed=closed,
     )
     if found.goal is None:
         raise NoPlanError(
