@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # tinygrad's CPU runtime runs each kernel in one thread, so two test workers use both cores.
 WORKERS ?= 2
 
-.PHONY: setup course test test-browser test-colab lab bench tune clean
+.PHONY: setup course test test-browser test-colab lab bench tune gpu-wheels gpu-check clean
 
 setup: $(STAMP)
 
@@ -72,6 +72,26 @@ lab: setup
 
 bench: setup
 	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done
+
+# The course on an NVIDIA GPU (benchmarks/gpu_check.py): the device, unit tests, six lessons and the
+# benchmark beside PyTorch CUDA, reported in $(GPU_OUT)/gpu_check.md. It uses the machine's own
+# python3 (with PyTorch) and installs requirements-gpu.txt from $(GPU_WHEELS) when that folder exists;
+# `make gpu-wheels`, run where there is network, fills it with Python $(GPU_PYTHON) wheels. A dry run
+# on the CPU: make gpu-check GPU_CHECK_ARGS="--tests-s 900 --lessons-s 600" with DEV=CPU.
+GPU_OUT    ?= build/gpu-check
+GPU_WHEELS ?= build/gpu-wheels
+GPU_PYTHON ?= 3.12
+GPU_CHECK_ARGS ?=
+gpu-wheels:
+	$(PYTHON) -m pip download -q --only-binary=:all: --python-version $(GPU_PYTHON) \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d $(GPU_WHEELS) -r requirements-gpu.txt
+
+gpu-check:
+	@if [ -d $(GPU_WHEELS) ]; then \
+	  python3 -m pip install -q --no-index --find-links $(GPU_WHEELS) -r requirements-gpu.txt || exit 1; \
+	fi
+	PYTHONPATH=$(CURDIR) python3 benchmarks/gpu_check.py --out $(GPU_OUT) $(GPU_CHECK_ARGS)
 
 # Optional: search tinygrad's kernel choices (BEAM) for MiniGPT again and merge them into
 # minigpt/tuned_kernels.json, for other shapes or another CPU (minutes; see minigpt/tuning_search.py).
