@@ -75,7 +75,8 @@ bench: setup
 
 # The course on an NVIDIA GPU (benchmarks/gpu_check.py): the device, unit tests, six lessons and the
 # benchmark beside PyTorch CUDA, reported in $(GPU_OUT)/gpu_check.md. It uses the machine's own
-# python3 (with PyTorch) and installs requirements-gpu.txt from $(GPU_WHEELS) when that folder exists;
+# python3 (with PyTorch) and installs requirements-gpu.txt from $(GPU_WHEELS) into build/gpu-site/ (its
+# own packages untouched) when that folder exists;
 # `make gpu-wheels`, run where there is network, fills it with Python $(GPU_PYTHON) wheels. A dry run
 # on the CPU: make gpu-check GPU_CHECK_ARGS="--tests-s 900 --lessons-s 600" with DEV=CPU.
 GPU_OUT    ?= build/gpu-check
@@ -89,9 +90,10 @@ gpu-wheels:
 
 gpu-check:
 	@if [ -d $(GPU_WHEELS) ]; then \
-	  python3 -m pip install -q --no-index --find-links $(GPU_WHEELS) -r requirements-gpu.txt || exit 1; \
+	  python3 -m pip install -q --no-index --find-links $(GPU_WHEELS) --target build/gpu-site \
+	    --upgrade -r requirements-gpu.txt || exit 1; \
 	fi
-	PYTHONPATH=$(CURDIR) python3 benchmarks/gpu_check.py --out $(GPU_OUT) $(GPU_CHECK_ARGS)
+	PYTHONPATH=$(CURDIR)/build/gpu-site:$(CURDIR) python3 benchmarks/gpu_check.py --out $(GPU_OUT) $(GPU_CHECK_ARGS)
 
 # Optional: search tinygrad's kernel choices (BEAM) for MiniGPT again and merge them into
 # minigpt/tuned_kernels.json, for other shapes or another CPU (minutes; see minigpt/tuning_search.py).
