@@ -206,27 +206,38 @@ def run_lessons(device: str, out: Path, timeout: float, log: Log) -> tuple[bool,
     folder.mkdir()
     runner = ROOT / "notebooks" / "run_course.py"
 
-    def one(prefix: str) -> tuple[str, float, str]:
+    def one(prefix: str) -> tuple[str, float, str, str]:
         target = folder / prefix.rstrip("_")
         argv = [sys.executable, str(runner), "--out", str(target), "--only", prefix]
         start = time.monotonic()
         status = _run_logged(argv, _env(device), timeout, log, quiet=True)
         seconds = time.monotonic() - start
         summary = target / "summary.txt"
-        if summary.exists():  # run_course's own status: ok, or the failing cell's last line
-            rows = summary.read_text(encoding="utf-8").splitlines()[2:-1]
-            status = rows[0].split(None, 2)[2].strip() if rows else status
-        return prefix, seconds, status
+        if not summary.exists():
+            return prefix, seconds, status, ""
+        return prefix, seconds, *lesson_status(summary.read_text(encoding="utf-8"))
 
     parallel = max(1, min(len(LESSONS), (os.cpu_count() or 2) // 2))
     with ThreadPoolExecutor(parallel) as pool:
         results = list(pool.map(one, LESSONS))
     names = {p.name[:3]: p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
-    lines = ["## Lessons (quick mode)", "", "| lesson | seconds | status |", "|---|---|---|"]
-    lines += [f"| {names.get(p, p)} | {s:.0f} | {status} |" for p, s, status in results]
+    lines = ["## Lessons (quick mode)", "", "| lesson | seconds | status | key result |"]
+    lines.append("|---|---|---|---|")
+    lines += [
+        f"| {names.get(p, p)} | {s:.0f} | {status} | {key} |" for p, s, status, key in results
+    ]
     for line in lines:
         log(line)
-    return all(status.startswith("ok") for _, _, status in results), lines
+    return all(status == "ok" for _, _, status, _ in results), lines
+
+
+def lesson_status(summary: str) -> tuple[str, str]:
+    """(status, key result) of the one lesson in run_course's summary.txt: "ok" or "FAILED: ..."."""
+    rows = summary.splitlines()[2:-1]  # a header and a rule above, the total below
+    if not rows:
+        return "no result", ""
+    rest = rows[0].split(None, 2)[2].strip()  # after the name and the seconds
+    return ("ok", rest[2:].strip()) if rest.startswith("ok ") or rest == "ok" else (rest, "")
 
 
 def _run_logged(

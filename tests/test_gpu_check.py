@@ -27,3 +27,12 @@ def test_out_folder_must_be_new_or_empty(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SystemExit, match="help: name a new folder"):
         gpu_check.check_out_folder(tmp_path / "file")
+
+
+def test_lesson_status_reads_run_courses_summary():
+    rows = "lesson  seconds  status key result\n----\n{}\ntotal  12.0\n"
+    ok = "04_minigpt      12.0  ok         text validation loss 4.48 -> 3.06"
+    failed = "05_fusion      3.1  FAILED: ValueError: no kernel"
+    assert gpu_check.lesson_status(rows.format(ok)) == ("ok", "text validation loss 4.48 -> 3.06")
+    assert gpu_check.lesson_status(rows.format(failed)) == ("FAILED: ValueError: no kernel", "")
+    assert gpu_check.lesson_status("lesson\n----\ntotal 0\n") == ("no result", "")
