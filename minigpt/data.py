@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from course.files import write_atomic
+from course.files import parse_json, write_atomic
 
 DEFAULT_CORPUS = "python-stdlib"
 # Sorted; readable, general-purpose modules that are plain .py files in both 3.11 and 3.12.
@@ -89,7 +89,7 @@ class CharTokenizer:
 
     @classmethod
     def from_json(cls, text: str) -> "CharTokenizer":
-        data = json.loads(text)
+        data = parse_json(text)
         if not isinstance(data, dict) or data.get("type") != "char" or "chars" not in data:
             raise ValueError(
                 f'expected a JSON object with "type": "char", got {text[:60]!r}.\n'

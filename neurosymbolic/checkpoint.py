@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_save
 
-from course.files import check_finite, read_safetensors, write_atomic
+from course.files import check_finite, parse_json, read_safetensors, write_atomic
 
 SHIPPED = Path(__file__).parent / "weights"  # trained weights that come with the package
 DAMAGED = "help: the file is damaged; train and save again, or restore it from a copy."
@@ -37,8 +37,8 @@ def save_checkpoint(model, config, stem: str | Path, extra: dict | None = None) 
 
 def _read_meta(path: Path) -> dict:
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        meta = parse_json(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # malformed, too deeply nested, or not UTF-8
         raise ValueError(f"{path} is not valid JSON ({error}).\n{DAMAGED}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise ValueError(f"{path} holds no JSON object with a 'config' object.\n{DAMAGED}")
