@@ -38,6 +38,7 @@ from course.files import (
 )
 from minigpt.data import CharTokenizer
 from minigpt.model import GPTConfig, MiniGPT
+from minigpt.sizes import count_params
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -393,6 +394,13 @@ def load_checkpoint(
             "help: the file was edited or damaged; restore it from a copy."
         ) from None
     _check_meta(meta, directory / CONFIG_FILE)
+    weights_path = directory / MODEL_FILE
+    if (params := count_params(config)) > weights_path.stat().st_size:  # at least a byte each
+        raise ValueError(
+            f"{directory / CONFIG_FILE} describes a model of {params:,} parameters, but "
+            f"{weights_path} holds only {weights_path.stat().st_size:,} bytes.\n"
+            f"help: {CONFIG_FILE} and {MODEL_FILE} disagree; restore both from the same run."
+        )
     tokenizer = None
     if (tok_path := directory / TOKENIZER_FILE).is_file():
         tokenizer = CharTokenizer.load(tok_path)
@@ -402,7 +410,6 @@ def load_checkpoint(
                 f"vocab_size={config.vocab_size}.\nhelp: the files come from different runs."
             )
     model = MiniGPT(config)
-    weights_path = directory / MODEL_FILE
     weights = read_safetensors(weights_path)
     hint = f"{CONFIG_FILE} and {MODEL_FILE} disagree; restore both from the same training run."
     load_weights(model, weights, str(weights_path), hint)
