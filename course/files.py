@@ -60,9 +60,10 @@ def write_atomic(path: str | Path, content: bytes | Callable[[str], None]) -> Pa
     half-written or empty file, and the temporary is removed when writing fails.
 
     The file gets the mode the umask allows (never wider); a full disk raises a ValueError that
-    names the file and the bytes needed.
+    names the file and the bytes needed. A symbolic link is followed, as `open` would: its
+    target is replaced and the link stays a link.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # hidden, and ending in the real suffix: writers such as Pillow choose the format by it
     fd, tmp = tempfile.mkstemp(

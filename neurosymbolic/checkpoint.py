@@ -1,7 +1,8 @@
 """Saving and loading the small networks of lessons 9-10: safetensors weights plus a JSON config.
 
 A checkpoint is two files that share a stem: ``perception.safetensors`` and ``perception.json``.
-Both are written to a temporary name and renamed, so a crash never leaves half a checkpoint; loading
+Both are written to a temporary name and renamed, so a crash never leaves half a checkpoint, and
+only files we can prove we wrote are replaced (the JSON names the network's kind and config); loading
 checks the file's header, every weight's shape against the network the config builds, and that no
 weight is NaN or infinite, before the network is used.
 """
@@ -26,6 +27,7 @@ def save_checkpoint(model, config, stem: str | Path, extra: dict | None = None) 
             f"{stem} is a folder, but a checkpoint stem names two files ({stem.name}.json, "
             f"{stem.name}.safetensors).\nhelp: pass e.g. {stem / 'perception'}."
         )
+    check_replaceable(stem)
     weights = get_state_dict(model)
     check_finite(weights, f"not saving {stem}")
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -33,6 +35,32 @@ def save_checkpoint(model, config, stem: str | Path, extra: dict | None = None) 
     write_atomic(stem.with_suffix(".safetensors"), lambda tmp: safe_save(weights, tmp))
     write_atomic(stem.with_suffix(".json"), (json.dumps(meta, indent=2) + "\n").encode())
     return stem.with_suffix(".safetensors")
+
+
+def is_checkpoint(stem: str | Path) -> bool:
+    """True when `stem`'s JSON is one `save_checkpoint` wrote: an object with a network's "kind"
+    and its "config" (the proof that replacing the pair destroys nothing of a user's)."""
+    try:
+        meta = parse_json(Path(stem).with_suffix(".json").read_bytes())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(meta, dict)
+        and isinstance(meta.get("kind"), str)
+        and isinstance(meta.get("config"), dict)
+    )
+
+
+def check_replaceable(stem: str | Path) -> None:
+    """Refuse to save over a ``.json`` or ``.safetensors`` beside `stem` that we did not write."""
+    stem = Path(stem)
+    there = [p for p in (stem.with_suffix(".json"), stem.with_suffix(".safetensors")) if p.exists()]
+    if there and not is_checkpoint(stem):
+        raise ValueError(
+            f"{there[0]} exists and is not a checkpoint saved here (no network kind and config "
+            "in its JSON), so saving would overwrite someone's file.\nhelp: save under another "
+            "name or folder, or move the file away."
+        )
 
 
 def _read_meta(path: Path) -> dict:

@@ -164,3 +164,11 @@ def test_bfloat16_weights_are_read_exactly(tmp_path):
     path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + bits.tobytes())
     with pytest.raises(ValueError, match="tensor 'w' holds NaN"):
         read_safetensors(path)
+
+
+def test_the_atomic_writer_follows_a_symbolic_link(tmp_path):
+    (tmp_path / "real.txt").write_bytes(b"old")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
+    write_atomic(tmp_path / "link.txt", b"new")
+    assert (tmp_path / "link.txt").is_symlink()  # still a link, not a file in its place
+    assert (tmp_path / "real.txt").read_bytes() == b"new"
