@@ -6,12 +6,15 @@ module on the list exists as a single file in Python 3.11 and 3.12; the text is 
 run with the same Python version (it differs slightly between versions, as the modules evolve).
 """
 
+import contextlib
 import hashlib
 import http.client
 import json
 import os
 import re
+import socket
 import sysconfig
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from course.files import write_atomic
+from course.files import parse_json, write_atomic
 
 DEFAULT_CORPUS = "python-stdlib"
 # Sorted; readable, general-purpose modules that are plain .py files in both 3.11 and 3.12.
@@ -89,7 +92,7 @@ class CharTokenizer:
 
     @classmethod
     def from_json(cls, text: str) -> "CharTokenizer":
-        data = json.loads(text)
+        data = parse_json(text)
         if not isinstance(data, dict) or data.get("type") != "char" or "chars" not in data:
             raise ValueError(
                 f'expected a JSON object with "type": "char", got {text[:60]!r}.\n'
@@ -134,14 +137,110 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MINIGPT_CACHE") or Path.home() / ".cache" / "minigpt")
 
 
-def _fetch(url: str) -> bytes:
-    """The body of `url`, within DOWNLOAD_SECONDS in total and DOWNLOAD_MAX_BYTES in size.
+def check_url(url: str, sha256: str | None) -> None:
+    """The rule every URL of a download obeys, the first and every redirect: http or https, and
+    plain http only with a checksum (without TLS anyone on the way could change the text)."""
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in ("http", "https"):
+        raise ValueError(f"{url} is not an http(s) URL.\nhelp: download from an https URL.")
+    if scheme == "http" and sha256 is None:
+        raise ValueError(
+            f"{url} uses plain http, which anyone on the network path can alter.\n"
+            "help: use an https URL, or give the file's checksum with sha256= (--sha256)."
+        )
 
-    Reads one network chunk at a time (`read1`) so that a server trickling bytes cannot stretch
-    the download past the deadline; a body shorter than its Content-Length is an error.
-    """
-    deadline = time.monotonic() + DOWNLOAD_SECONDS
-    with urllib.request.urlopen(url, timeout=min(60.0, DOWNLOAD_SECONDS)) as response:
+
+class _Deadline:
+    """One deadline for every byte of a download: when it passes, the connections' sockets are
+    shut down, which ends at once a read that waits for headers, a chunk-size line or the body,
+    however slowly a server trickles them."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.end = seconds, time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def left(self) -> float:
+        return max(0.001, self.end - time.monotonic())
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+        if self.expired:
+            self._expire()
+
+    def _expire(self) -> None:
+        self.expired = True
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):  # closed already
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+def _opener(deadline: _Deadline, sha256: str | None) -> urllib.request.OpenerDirector:
+    """A urllib opener whose connections are under `deadline` and whose redirects obey
+    `check_url` (an https URL that redirects to plain http needs the checksum too)."""
+
+    class Http(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    class Https(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    class HttpHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(Http, req)
+
+    class HttpsHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(Https, req, context=self._context)
+
+    return urllib.request.build_opener(HttpHandler, HttpsHandler, RedirectRule(sha256))
+
+
+class RedirectRule(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to a URL that `check_url` accepts with the same checksum."""
+
+    def __init__(self, sha256: str | None):
+        self.sha256 = sha256
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        try:
+            check_url(newurl, self.sha256)
+        except ValueError as error:
+            raise ValueError(f"{req.full_url} redirects to {str(error)}") from None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _fetch(url: str, sha256: str | None = None) -> bytes:
+    """The body of `url`, every byte (connecting, headers, chunk lines, body, redirects) within
+    DOWNLOAD_SECONDS in total, and at most DOWNLOAD_MAX_BYTES; a body shorter than its
+    Content-Length is an error."""
+    with _Deadline(DOWNLOAD_SECONDS) as deadline:
+        try:
+            return _read_body(_opener(deadline, sha256), url, deadline)
+        except (OSError, http.client.HTTPException):
+            if deadline.expired:
+                raise OSError(f"it took more than {DOWNLOAD_SECONDS:g} s") from None
+            raise
+
+
+def _read_body(opener: urllib.request.OpenerDirector, url: str, deadline: _Deadline) -> bytes:
+    with opener.open(url, timeout=min(60.0, deadline.left())) as response:
         declared = response.headers.get("Content-Length")
         declared = int(declared) if declared and declared.isdigit() else None
         if declared is not None and declared > DOWNLOAD_MAX_BYTES:
@@ -152,8 +251,10 @@ def _fetch(url: str) -> bytes:
             size += len(chunk)
             if size > DOWNLOAD_MAX_BYTES:
                 raise OSError(f"it is larger than {DOWNLOAD_MAX_BYTES:,} bytes")
-            if time.monotonic() > deadline:
+            if deadline.expired:
                 raise OSError(f"it took more than {DOWNLOAD_SECONDS:g} s ({size:,} bytes so far)")
+    if deadline.expired:
+        raise OSError(f"it took more than {DOWNLOAD_SECONDS:g} s ({size:,} bytes so far)")
     if declared is not None and size != declared:
         raise OSError(f"the server sent {size:,} of {declared:,} bytes")
     return b"".join(chunks)
@@ -184,19 +285,16 @@ def _check_sha256(data: bytes, sha256: str | None, origin: str) -> None:
 def download(url: str, sha256: str | None = None) -> Path:
     """Download `url` once into `cache_dir()` (atomically) and return the cached file's path.
 
-    Plain http needs `sha256`: without TLS anyone on the way could change the text unnoticed.
+    Plain http needs `sha256`: without TLS anyone on the way could change the text unnoticed;
+    the same holds for every URL a redirect leads to.
     """
-    if urllib.parse.urlparse(url).scheme == "http" and sha256 is None:
-        raise ValueError(
-            f"{url} uses plain http, which anyone on the network path can alter.\n"
-            "help: use an https URL, or give the file's checksum with sha256= (--sha256)."
-        )
+    check_url(url, sha256)
     path = _cache_path(url)
     if path.is_file():
         _check_sha256(path.read_bytes(), sha256, f"cached file {path}")
         return path
     try:
-        data = _fetch(url)
+        data = _fetch(url, sha256)
     except (OSError, http.client.HTTPException, ValueError) as error:
         raise ValueError(
             f"could not download {url}: {error}.\n"
@@ -214,20 +312,29 @@ def download(url: str, sha256: str | None = None) -> Path:
 
 
 def load_corpus(source: str = DEFAULT_CORPUS, sha256: str | None = None) -> str:
-    """Text of a corpus: "python-stdlib", a local text file, or an http(s)/file URL (cached).
+    """Text of a corpus: "python-stdlib", a local text file or file:// URL (read afresh each
+    time), or an http(s) URL (downloaded once, cached).
 
-    `sha256`, when given, must match the file's bytes (checked for files and URLs).
+    `sha256`, when given, must match the file's bytes (checked for files and URLs). A file
+    larger than DOWNLOAD_MAX_BYTES is refused before it is read.
     """
     if source == DEFAULT_CORPUS:
         return stdlib_text()
-    if urllib.parse.urlparse(source).scheme in ("http", "https", "file"):
+    url = urllib.parse.urlparse(source)
+    if url.scheme in ("http", "https"):
         path = download(source, sha256)
     else:
-        path = Path(source)
-        if not path.is_file():
+        path = Path(urllib.request.url2pathname(url.path) if url.scheme == "file" else source)
+        if not path.is_file() or (url.scheme == "file" and url.netloc not in ("", "localhost")):
             raise ValueError(
                 f"corpus {source!r} is not a file, an http(s)/file URL, or {DEFAULT_CORPUS!r}.\n"
                 "help: check the path, or use the built-in corpus: load_corpus()."
+            )
+        if (size := path.stat().st_size) > DOWNLOAD_MAX_BYTES:
+            raise ValueError(
+                f"corpus {source!r} is {size:,} bytes, more than the limit of "
+                f"{DOWNLOAD_MAX_BYTES:,} (encoding it would take several times that in memory)."
+                "\nhelp: train on a part of it, e.g. `head -c 100000000 big.txt > part.txt`."
             )
         _check_sha256(path.read_bytes(), sha256, str(path))
     try:

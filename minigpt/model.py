@@ -178,7 +178,8 @@ class MiniGPT:
         """Extend each row of `idx` (B, T) by `max_new_tokens` sampled tokens; returns numpy ids.
 
         Each token is drawn from softmax(logits / temperature), restricted to the `top_k` most
-        likely tokens when given; `temperature=0` picks the most likely token. A numpy Generator
+        likely tokens when given; `temperature=0` picks the most likely token, and so does any
+        temperature below `GREEDY_BELOW` (dividing by it could overflow). A numpy Generator
         seeded by `seed` draws the tokens, so the same seed gives the same text.
 
         With `use_cache`, the prompt runs once to fill a KV cache, then each new token costs one
@@ -268,12 +269,18 @@ class Decoder:
         return self.forward_step(token, self.position.bind(position)).numpy()
 
 
+# Below this temperature sampling is greedy: float32 logits (at most 3.4e38) divided by 1e-3
+# stay finite in float64, while smaller temperatures can overflow to inf - inf = NaN, and only
+# logits within about 0.03 of the largest could still be drawn anyway.
+GREEDY_BELOW = 1e-3
+
+
 def _sample(
     logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator
 ) -> np.ndarray:
     """Draw one token id per row of logits (B, V), in float64 numpy."""
     logits = logits.astype(np.float64)
-    if temperature == 0:
+    if temperature < GREEDY_BELOW:
         return logits.argmax(axis=-1)
     logits = logits / temperature
     if top_k is not None:

@@ -19,7 +19,7 @@ from tinygrad.nn.optim import AdamW, OptimizerGroup
 from tinygrad.nn.state import get_state_dict
 from tqdm import tqdm  # plain text: works in notebooks without ipywidgets
 
-from minigpt.checkpoint import CheckpointInfo, save_checkpoint
+from minigpt.checkpoint import CheckpointInfo, check_replaceable, save_checkpoint
 from minigpt.compiled import StepInputs, compile_step
 from minigpt.data import CharTokenizer, SyntheticTask, get_batch
 from minigpt.model import MiniGPT
@@ -196,6 +196,8 @@ def train(
     from the saved step with the saved AdamW state and losses.
     """
     config = config or TrainConfig()
+    if out_dir is not None:  # refused now, not at the first save after compiling and training
+        check_replaceable(Path(out_dir))
     train_data = _check_data(train_tokens, model, "train_tokens")
     val_data = _check_data(val_tokens, model, "val_tokens")
     S, B = model.config.block_size, config.batch_size
