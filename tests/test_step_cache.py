@@ -10,7 +10,7 @@ import pytest
 from tinygrad import Tensor
 from tinygrad.nn.state import get_state_dict
 
-from minigpt import step_cache, tuning
+from minigpt import cpu_threads, step_cache, tuning
 from minigpt.compiled import StoredSteps, cacheable, generate
 from minigpt.data import synthetic_task
 from minigpt.model import GPTConfig, MiniGPT
@@ -181,6 +181,12 @@ def test_cached_training_and_sampling_equal_compiled_ones_to_the_last_bit(cache,
     assert cached.step_losses == compiled.step_losses  # 20 steps, every bit
     assert cached.val_losses == compiled.val_losses
     np.testing.assert_array_equal(cached_tokens, tokens)
+    cpu_threads.use_cpu_threads(2)  # and with each kernel's pieces on two threads
+    try:
+        _, pooled = _run(task)
+    finally:
+        cpu_threads.use_cpu_threads(1)
+    assert pooled.cached_steps and pooled.step_losses == compiled.step_losses
     want = get_state_dict(model)
     for name, t in get_state_dict(cached_model).items():
         np.testing.assert_array_equal(t.numpy(), want[name].numpy(), err_msg=name)
