@@ -2,6 +2,7 @@
 
 python -m minigpt train --corpus python-stdlib --out runs/stdlib --steps 2000
 python -m minigpt sample --ckpt runs/stdlib --prompt "def " --tokens 300 --temperature 0.8
+python -m minigpt cache            (the compiled-step cache: folder, entries, size; --clear empties it)
 
 Bad input ends with one `error:` line (exit 2) before any work starts, and a refused run leaves
 nothing behind (not even the folders above --out it would have made); Ctrl-C ends with exit 130
@@ -24,6 +25,7 @@ from tinygrad import Tensor
 
 from course.device import DeviceError, describe_device, pick_device
 from course.limits import check_memory
+from minigpt import step_cache
 from minigpt.checkpoint import (
     CheckpointLock,
     foreign_entries,
@@ -129,7 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--no-cache", action="store_true", help="recompute the prefix for every token")
     s.add_argument("--max-memory-gb", type=_number(float, False), default=None, help=MEMORY_HELP)
+
+    c = commands.add_parser("cache", help="show or empty the cache of compiled steps")
+    c.add_argument("--clear", action="store_true", help="delete every compiled step in the cache")
     return parser
+
+
+def run_cache(args: argparse.Namespace) -> None:
+    if args.clear:
+        removed = step_cache.clear()
+        print(f"removed {removed} file{'s' * (removed != 1)} from {step_cache.folder()}")
+    info = step_cache.info()
+    print(
+        f"compiled-step cache {info.folder}: {info.entries} entries, {info.bytes / 2**20:.1f} MiB "
+        f"(cap {info.max_bytes / 2**20:.0f} MiB; set MINIGPT_CACHE to move it)"
+    )
 
 
 def check_out_path(out: Path) -> None:
@@ -363,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, interrupt_outside_finalizers) if in_main_thread else None
     )
     try:
+        if args.command == "cache":  # needs no device
+            run_cache(args)
+            return 0
         pick_device()
         if args.command == "train":
             run_train(args)

@@ -8,35 +8,61 @@ graph that tinygrad must schedule before the step can run, which on a small mode
 much as the step itself; `StepInputs` instead copies each call's numpy arrays into the same device
 buffers. `generate(model, ...)` is `MiniGPT.generate` with compiled decoding steps: the same
 tokens, each one a replay.
+
+Captured steps are kept in the step cache (`minigpt.step_cache`) by `StoredSteps`: a later process
+with the same model shape, batch shape, optimizer and machine loads them instead of compiling, and
+the model's (and optimizer's) current values are copied into the loaded steps' buffers, so the
+steps compute exactly what freshly compiled ones would.
 """
 
 import functools
+import hashlib
+import inspect
+import io
+import pickle
+import platform
+import sys
 import weakref
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
-from tinygrad import Tensor, TinyJit
+from tinygrad import Device, Tensor, TinyJit
 from tinygrad.device import Buffer
+from tinygrad.engine.jit import _TinyJit
+from tinygrad.helpers import ContextVar, getenv
 from tinygrad.nn.state import get_state_dict
+from tinygrad.uop.ops import Ops, UOp
 
-from minigpt import tuning
+from minigpt import step_cache, tuning
 from minigpt.model import Decoder, Ids, MiniGPT
 
-F = TypeVar("F", bound=Callable)
 
-
-def compile_step(fn: F) -> F:
+class CompiledStep:
     """`fn` as a TinyJit step whose first calls compile inside `tuning.stored_choices()`; its
-    replays compile nothing and are unaffected."""
-    jitted = TinyJit(fn)
+    replays compile nothing and are unaffected. `CompiledStep(jit=...)` wraps a step that was
+    captured in another process (loaded from the step cache): every call is a replay."""
 
-    @functools.wraps(fn)
-    def step(*args, **kwargs):
+    def __init__(self, fn: Callable | None = None, jit: _TinyJit | None = None):
+        self.jit = jit if jit is not None else TinyJit(fn)
+        if fn is not None:
+            functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
         with tuning.stored_choices():
-            return jitted(*args, **kwargs)
+            return self.jit(*args, **kwargs)
 
-    return step  # type: ignore[return-value]
+    @property
+    def captured(self) -> bool:
+        """Whether the step has been captured (its next call is a replay)."""
+        return self.jit.captured is not None
+
+
+def compile_step(fn: Callable) -> CompiledStep:
+    """`fn` as a compiled step (a decorator): see `CompiledStep`."""
+    return CompiledStep(fn)
 
 
 def copy_into(tensor: Tensor, array: np.ndarray | list) -> None:
@@ -75,6 +101,162 @@ class StepInputs:
         return self.tensors
 
 
+# tinygrad settings that change the compiled program (the rest change what is printed, or how
+# compiling is spread over processes): part of every step's cache key
+_PROGRAM_SETTINGS = (
+    "DEV", "BEAM", "NOOPT", "IMAGE", "FLOAT16", "JIT", "JIT_BATCH_SIZE", "WINO", "TC",
+    "TC_SELECT", "TC_OPT", "TRANSCENDENTAL", "NOLOCALS", "SPLIT_REDUCEOP", "NO_MEMORY_PLANNER",
+    "FUSE_OPTIM", "EMULATED_DTYPES", "DEFAULT_FLOAT", "DEFAULT_INT", "NUM_CPU_THREADS",
+    "CHECK_OOB", "PCONTIG", "USE_ATOMICS", "DISABLE_FAST_IDIV", "TUPLE_ORDER", "ALLOW_TF32",
+    "MAX_KERNEL_BUFFERS", "MAX_BUFFER_SIZE", "SPEC",
+)  # fmt: skip
+# and those tinygrad reads with getenv rather than as a setting
+_PROGRAM_ENV = ("JITBEAM", "CONST_LR", "HCQ2", "IGNORE_JIT_FIRST_BEAM", "GRAPH_ONE_KERNEL")
+
+
+def _cpu_signature() -> str:
+    """The processor: kernels are compiled for this CPU's instruction set ("native")."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+    except OSError:
+        wanted = [platform.processor()]
+    return hashlib.sha256("\n".join([platform.machine(), *wanted]).encode()).hexdigest()[:16]
+
+
+def _package_version() -> str:
+    try:
+        return version("neural-internals")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@functools.cache
+def _source_hash() -> str:
+    """A hash of the package's own code: a changed model or training step is a different key."""
+    files = sorted(Path(__file__).parent.glob("*.py"))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+def environment() -> dict:
+    """Everything outside the model that changes a compiled step: device, renderer and CPU,
+    tinygrad's version and settings, this package's version and code, the tuned-kernel table."""
+    renderer = Device[Device.DEFAULT].renderer
+    tuned = tuning.status()
+    table = hashlib.sha256(Path(tuned.path).read_bytes()).hexdigest() if tuned.enabled else None
+    known = ContextVar._cache
+    settings = {k: known[k].value if k in known else None for k in _PROGRAM_SETTINGS}
+    return {
+        "device": Device.DEFAULT,
+        "renderer": [type(renderer).__name__, str(getattr(renderer, "target", ""))],
+        "threads": list(renderer.global_max or ()),
+        "cpu": _cpu_signature(),
+        "python": list(sys.version_info[:2]),
+        "tinygrad": version("tinygrad"),
+        "package": [_package_version(), _source_hash()],
+        "tuned_table": table,
+        "settings": settings,
+        "env": {k: getenv(k, "") for k in _PROGRAM_ENV},
+    }
+
+
+def _foreign_code(obj: object, seen: set[int] | None = None) -> str | None:
+    """The first piece of `obj` (a model) whose code is not this package's: a class defined
+    elsewhere (a notebook, a learner's module) or a function set on an instance. Such code can
+    change between processes without changing any key, so its steps are not cached."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or isinstance(obj, Tensor | str | int | float | bool | type(None)):
+        return None
+    seen.add(id(obj))
+    if isinstance(obj, list | tuple):
+        return next((f for o in obj if (f := _foreign_code(o, seen))), None)
+    if isinstance(obj, dict):
+        return next((f for o in obj.values() if (f := _foreign_code(o, seen))), None)
+    module = type(obj).__module__
+    if not (module.startswith("minigpt.") or module == "tinygrad.nn" or module == "builtins"):
+        return f"{module}.{type(obj).__qualname__}"
+    for name, value in vars(obj).items() if hasattr(obj, "__dict__") else ():
+        if inspect.isroutine(value) or isinstance(value, functools.partial):
+            return f"{type(obj).__qualname__}.{name}"
+        if found := _foreign_code(value, seen):
+            return found
+    return None
+
+
+def cacheable(model: MiniGPT) -> bool:
+    """Whether `model`'s compiled steps may be cached: all of its code is this package's and it
+    has no dropout (the random stream a dropout step reads lives outside the model)."""
+    return model.config.dropout == 0 and _foreign_code(model) is None
+
+
+class _FreshBuffers(pickle.Unpickler):
+    """Unpickles a stored step with new identities for its device buffers.
+
+    tinygrad knows a buffer by a number given out in order, and a new UOp equal to a live one is
+    the live one; numbers from another process could name buffers of this one, so each stored
+    buffer gets a fresh number here.
+    """
+
+    def __init__(self, payload: bytes):
+        super().__init__(io.BytesIO(payload))
+        self.slots: dict[int, int] = {}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("tinygrad.uop.ops", "UOp"):
+            return self._uop
+        return super().find_class(module, name)
+
+    def _uop(self, op, dtype=None, src=(), arg=None, tag=None, metadata=None, *buffer) -> UOp:
+        if op is Ops.BUFFER:
+            arg = replace(arg, slot=self.slots.setdefault(arg.slot, next(UOp.unique_num)))
+        return UOp(op, dtype, src, arg, tag, metadata, *buffer)
+
+
+def _unpickle_fresh(payload: bytes) -> object:
+    return _FreshBuffers(payload).load()
+
+
+class StoredSteps:
+    """Compiled steps that read and update the tensors `state`, kept in the step cache.
+
+    `load()` returns steps stored by an earlier process, after copying the current values of
+    `state` into their buffers and pointing each tensor of `state` at its buffer: from then on
+    the steps update the tensors in place, as freshly compiled ones would. `store(*steps)` saves
+    steps once all of them are captured (and only once). `description` holds everything about
+    the steps that changes their program (shapes, optimizer settings); None turns caching off.
+    """
+
+    def __init__(self, description: dict | None, state: list[Tensor]):
+        self.state = state
+        self.key = None
+        self.loaded = self.stored = False
+        if description is not None and step_cache.enabled():
+            layout = [[list(t.shape), str(t.dtype)] for t in state]
+            self.key = step_cache.step_key({**description, **environment(), "state": layout})
+
+    def load(self) -> list[CompiledStep] | None:
+        if self.key is None or (entry := step_cache.load(self.key, _unpickle_fresh)) is None:
+            return None
+        uops, jits = entry
+        if len(uops) != len(self.state) or any(
+            u.shape != t.shape or u.dtype != t.dtype for u, t in zip(uops, self.state, strict=True)
+        ):
+            return None  # cannot happen with an intact entry: the key covers the layout
+        Tensor.realize(*self.state)
+        for uop, tensor in zip(uops, self.state, strict=True):
+            stored = Tensor(uop)
+            copy_into(stored, tensor.numpy())
+            tensor.replace(stored)
+        self.loaded = True
+        return [CompiledStep(jit=jit) for jit in jits]
+
+    def store(self, *steps: CompiledStep) -> None:
+        if self.key is None or self.loaded or self.stored or not all(s.captured for s in steps):
+            return
+        self.stored = True
+        step_cache.store(self.key, ([t.uop for t in self.state], [s.jit for s in steps]))
+
+
 class CompiledDecoder(Decoder):
     """A `Decoder` whose two passes are compiled steps: token ids are copied into fixed input
     buffers and the position is a Variable bound on each call, so a warm call schedules nothing.
@@ -100,9 +282,18 @@ class CompiledDecoder(Decoder):
     def __init__(self, model: MiniGPT, batch_size: int, use_cache: bool):
         # a weak reference: the table above maps the model to this decoder and must not keep it alive
         super().__init__(weakref.proxy(model), batch_size, use_cache)
+        caches = [t for cache in self.caches or [] for t in (cache.k, cache.v)]
+        what = {"step": "decode", "model": model.config.to_dict(), "batch": batch_size}
+        self.stored = StoredSteps(
+            {**what, "kv_cache": use_cache} if cacheable(model) else None,
+            [*get_state_dict(model).values(), *caches],
+        )
+        loaded = self.stored.load()  # points the model's weights at the loaded steps' buffers
         self.weight_buffers = self._weight_buffers()
-        self._full = compile_step(self.forward_full)
-        self._step = compile_step(self.forward_step)
+        self._full, self._step = loaded or (
+            compile_step(self.forward_full),
+            compile_step(self.forward_step),
+        )
         self.ids, self.token = StepInputs(), StepInputs()
 
     def _weight_buffers(self) -> list:
@@ -117,11 +308,16 @@ class CompiledDecoder(Decoder):
 
     def full(self, tokens: np.ndarray) -> np.ndarray:
         padded, T = self.window(tokens)  # (B, S)
-        return self._full(*self.ids.load(padded)).numpy()[:, T - 1, :]
+        ids = self.ids.load(padded)
+        if self.stored.key is not None and not self._full.jit.captured:
+            self._full(*ids)  # once more: captured now, so it can be stored with the first sample
+        return self._full(*ids).numpy()[:, T - 1, :]
 
     def step(self, next_ids: np.ndarray, position: int) -> np.ndarray:
         (token,) = self.token.load(next_ids.astype(np.int32)[:, None])  # (B, 1)
-        return self._step(token, self.position.bind(position)).numpy()
+        logits = self._step(token, self.position.bind(position)).numpy()
+        self.stored.store(self._full, self._step)
+        return logits
 
 
 def generate(

@@ -20,7 +20,7 @@ from tinygrad.nn.state import get_state_dict
 from tqdm import tqdm  # plain text: works in notebooks without ipywidgets
 
 from minigpt.checkpoint import CheckpointInfo, check_replaceable, save_checkpoint
-from minigpt.compiled import StepInputs, compile_step
+from minigpt.compiled import StepInputs, StoredSteps, cacheable, compile_step
 from minigpt.data import CharTokenizer, SyntheticTask, get_batch
 from minigpt.model import MiniGPT
 
@@ -85,6 +85,7 @@ class TrainResult:
     tokens_per_second: float = 0.0  # training tokens / time in steps, compile steps excluded
     ms_per_step: float = 0.0  # median time of a compiled step
     wall_time: float = 0.0  # seconds for this call, evaluation and compilation included
+    cached_steps: bool = False  # the compiled steps came from the step cache (no compiling)
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -206,6 +207,12 @@ def train(
     if resume is not None:
         result = _resume(model, optimizer, resume)
     params = optimizer.params
+    # the compiled steps of an earlier process with the same shapes and settings, if stored
+    stored = StoredSteps(
+        _step_description(model, config, train_data, val_data) if cacheable(model) else None,
+        [*get_state_dict(model).values(), *optimizer_state(model, optimizer).values()],
+    )
+    loaded = stored.load()
 
     @compile_step  # TinyJit, with the shipped kernel choices for the CPU (minigpt.tuning)
     @Context(TRAINING=1)
@@ -221,6 +228,9 @@ def train(
     @compile_step
     def eval_step(x: Tensor, y: Tensor) -> Tensor:
         return cross_entropy(model.forward(x), y).realize()
+
+    train_step, eval_step = loaded or (train_step, eval_step)
+    result.cached_steps = loaded is not None
 
     def fixed_batches(data: TokenData, stream: int) -> list[tuple[Tensor, Tensor]]:
         rng = np.random.default_rng([config.seed, stream, 0])  # never equals a step's generator
@@ -261,6 +271,7 @@ def train(
         step_times.append(time.perf_counter() - t0)
         result.step_losses.append(loss)
         result.steps_done = step + 1
+        stored.store(train_step, eval_step)  # once both are captured, for the next process
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", val=f"{result.val_losses[-1]:.4f}")
         last = result.steps_done == config.steps
@@ -277,6 +288,21 @@ def train(
         result.tokens_per_second = x.size * len(replayed) / sum(replayed)
     result.wall_time = time.perf_counter() - begin
     return result
+
+
+def _step_description(model: MiniGPT, config: TrainConfig, *data: TokenData) -> dict:
+    """What shapes the compiled training and evaluation steps besides the package's code and the
+    machine: the model, the batch shapes, AdamW's constants and clipping (the learning rate is an
+    input of the step, so it is not here)."""
+    S = model.config.block_size
+    rows = [data_part[0].shape[1] if isinstance(data_part, tuple) else S for data_part in data]
+    return {
+        "step": "train",
+        "model": model.config.to_dict(),
+        "batches": [[config.batch_size, T] for T in rows],
+        "adamw": [*config.betas, 1e-8, config.weight_decay],
+        "grad_clip": config.grad_clip,
+    }
 
 
 def _resume(model: MiniGPT, optimizer: OptimizerGroup, checkpoint: CheckpointInfo) -> TrainResult:
