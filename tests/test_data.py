@@ -55,6 +55,18 @@ def test_default_corpus_is_the_sorted_stdlib_list(stdlib):
     assert load_corpus("python-stdlib") == stdlib
 
 
+def test_default_corpus_is_the_shipped_snapshot(stdlib, monkeypatch, tmp_path):
+    raw = data.STDLIB_CORPUS.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == data.STDLIB_CORPUS_SHA256
+    assert stdlib.encode("utf-8") == raw  # the same bytes whatever Python runs this
+    assert (data.STDLIB_CORPUS.parent / "LICENSE-PSF.txt").read_text().count("PSF") > 5
+    changed = tmp_path / "python_stdlib.txt"
+    changed.write_bytes(raw.replace(b"def ", b"def  ", 1))
+    monkeypatch.setattr(data, "STDLIB_CORPUS", changed)
+    with pytest.raises(ValueError, match="the shipped corpus was changed"):
+        load_corpus()
+
+
 def test_file_corpus_and_checksum(tmp_path):
     path = tmp_path / "text.txt"
     path.write_text("some text\n", encoding="utf-8")
