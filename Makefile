@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # tinygrad's CPU runtime runs each kernel in one thread, so two test workers use both cores.
 WORKERS ?= 2
 
-.PHONY: setup course test test-browser test-colab lab bench tune gpu-wheels gpu-check clean
+.PHONY: setup course test test-browser test-colab lab bench tune gpu-wheels gpu-check mutation clean
 
 setup: $(STAMP)
 
@@ -66,6 +66,11 @@ test-colab: setup
 	  COURSE_COLAB_ENV=$(COLAB_ENV) COURSE_QUICK=1 $(BIN)/python -m pytest -v -p no:cacheprovider \
 	    --durations=20 -n $(WORKERS) tests/colab; \
 	fi
+
+# Every mutant of every checker's reference must be refused (tests/mutation.py): prints one table,
+# checker by checker, and the survivors. Long (minutes per training checker); CI runs a sample.
+mutation: setup
+	$(BIN)/python tests/mutation.py
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
