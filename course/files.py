@@ -45,7 +45,8 @@ def folder_mode() -> int:
 
 
 def disk_full(path: str | Path, needed: int | None, error: OSError) -> ValueError:
-    """The message for a write that ran out of space (errno 28), naming the file and the size."""
+    """The message for a write that ran out of space (errno 28, or a disk quota), naming the file
+    and the size."""
     size = f"{needed:,} bytes" if needed is not None else "its size"
     return ValueError(
         f"no space left on the disk to write {path} ({size} needed); nothing was left "
@@ -78,7 +79,7 @@ def write_atomic(path: str | Path, content: bytes | Callable[[str], None]) -> Pa
         os.chmod(tmp, file_mode())  # mkstemp makes files private; give the umask's mode
         os.replace(tmp, path)
     except OSError as error:
-        if error.errno != errno.ENOSPC:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise disk_full(path, len(content) if isinstance(content, bytes) else None, error) from None
     finally:

@@ -203,7 +203,7 @@ def save_checkpoint(
         _swap_in(tmp, directory)
     except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
             tensors = [*weights.values(), *(optimizer_state or {}).values()]
             raise disk_full(directory, sum(t.nbytes() for t in tensors), error) from None
         raise
@@ -271,7 +271,14 @@ class CheckpointLock:
     def __enter__(self) -> "CheckpointLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, file_mode())
+            try:  # never through a symbolic link: the lock file is ours, by its exact name
+                fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, file_mode())
+            except OSError as error:
+                raise ValueError(
+                    f"cannot create the lock file {self.path} ({error.strerror}).\n"
+                    "help: if it is a symbolic link or a folder, move it away; otherwise choose "
+                    "an output directory in a folder you can write to."
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -290,6 +297,12 @@ class CheckpointLock:
             if same:
                 break
             os.close(fd)
+        if not os.pread(fd, 64, 0).strip().isdigit() and os.fstat(fd).st_size:
+            os.close(fd)  # not a process id: someone's own file of that name
+            raise ValueError(
+                f"{self.path} exists and is not a lock file written here (it holds no process "
+                "id).\nhelp: move or rename it, then run again."
+            )
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
@@ -395,10 +408,12 @@ def load_checkpoint(
         ) from None
     _check_meta(meta, directory / CONFIG_FILE)
     weights_path = directory / MODEL_FILE
-    if (params := count_params(config)) > weights_path.stat().st_size:  # at least a byte each
+    weights = read_safetensors(weights_path)  # its size is bounded by the file's
+    held = sum(t.numel() for t in weights.values())
+    if (params := count_params(config)) > held:  # refused before building (and allocating) it
         raise ValueError(
             f"{directory / CONFIG_FILE} describes a model of {params:,} parameters, but "
-            f"{weights_path} holds only {weights_path.stat().st_size:,} bytes.\n"
+            f"{weights_path} holds only {held:,} numbers.\n"
             f"help: {CONFIG_FILE} and {MODEL_FILE} disagree; restore both from the same run."
         )
     tokenizer = None
@@ -410,7 +425,6 @@ def load_checkpoint(
                 f"vocab_size={config.vocab_size}.\nhelp: the files come from different runs."
             )
     model = MiniGPT(config)
-    weights = read_safetensors(weights_path)
     hint = f"{CONFIG_FILE} and {MODEL_FILE} disagree; restore both from the same training run."
     load_weights(model, weights, str(weights_path), hint)
     optimizer_state = None

@@ -272,6 +272,20 @@ def test_a_lock_file_naming_a_live_unrelated_process_does_not_block(tmp_path):
         assert (tmp_path / ".run.lock").read_text() == str(os.getpid())
 
 
+def test_a_lock_name_that_is_a_users_file_or_a_link_is_left_alone(tmp_path):
+    lock_path = tmp_path / ".run.lock"
+    lock_path.write_text("my notes")
+    with pytest.raises(ValueError, match=r"(?s)not a lock file written here.*help: move"):
+        CheckpointLock(tmp_path / "run").__enter__()
+    assert lock_path.read_text() == "my notes"
+    lock_path.unlink()
+    (tmp_path / "target.txt").write_text("keep me")
+    lock_path.symlink_to(tmp_path / "target.txt")
+    with pytest.raises(ValueError, match=r"(?s)cannot create the lock file.*symbolic link"):
+        CheckpointLock(tmp_path / "run").__enter__()
+    assert (tmp_path / "target.txt").read_text() == "keep me" and lock_path.is_symlink()
+
+
 def _race_for_the_lock(directory, barrier, holders) -> None:
     alive = checkpoint._pid_alive
 

@@ -1,5 +1,5 @@
-"""Tokenizer, corpora (built-in, file, URL via file:// and a local http server), synthetic tasks,
-split and batches. No test reaches outside this machine."""
+"""Tokenizer, corpora (built-in, file, file:// URL, and http through minigpt.download from a local
+server), synthetic tasks, split and batches. No test reaches outside this machine."""
 
 import hashlib
 import http.server
@@ -11,7 +11,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from minigpt import data
+from minigpt import data, download
 from minigpt.data import (
     STDLIB_MODULES,
     CharTokenizer,
@@ -104,7 +104,7 @@ def test_failed_download_names_the_url(tmp_path, monkeypatch):
 
 def test_a_local_corpus_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
     (tmp_path / "big.txt").write_text("x" * 100)
-    monkeypatch.setattr(data, "DOWNLOAD_MAX_BYTES", 99)
+    monkeypatch.setattr(data, "MAX_CORPUS_BYTES", 99)
     for source in (str(tmp_path / "big.txt"), (tmp_path / "big.txt").as_uri()):
         with pytest.raises(ValueError, match=r"(?s)is 100 bytes, more than the limit of 99.*help"):
             load_corpus(source)
@@ -253,7 +253,7 @@ def test_plain_http_needs_a_checksum(server, cache):
 
 
 def test_download_has_a_total_deadline(server, cache, monkeypatch):
-    monkeypatch.setattr(data, "DOWNLOAD_SECONDS", 0.5)
+    monkeypatch.setattr(download, "DOWNLOAD_SECONDS", 0.5)
     with pytest.raises(ValueError, match=r"could not download .*took more than 0.5 s"):
         load_corpus(f"{server}/trickle.txt", sha256="ab" * 32)
     assert not cache.exists() or not list(cache.iterdir())
@@ -261,8 +261,8 @@ def test_download_has_a_total_deadline(server, cache, monkeypatch):
 
 def test_a_url_is_downloaded_once(server, cache, monkeypatch):
     fetched = []
-    real_fetch = data._fetch
-    monkeypatch.setattr(data, "_fetch", lambda *a: fetched.append(a[0]) or real_fetch(*a))
+    real_fetch = download._fetch
+    monkeypatch.setattr(download, "_fetch", lambda *a: fetched.append(a[0]) or real_fetch(*a))
     good = hashlib.sha256(_Corpora.BODY).hexdigest()
     url = f"{server}/remote.txt"
     assert load_corpus(url, good) == load_corpus(url, good) == "served text\n"
@@ -273,7 +273,7 @@ def test_a_url_is_downloaded_once(server, cache, monkeypatch):
 
 @pytest.mark.parametrize("path", ["/slow-headers.txt", "/slow-chunks.txt"])
 def test_the_deadline_covers_headers_and_chunk_lines(server, cache, monkeypatch, path):
-    monkeypatch.setattr(data, "DOWNLOAD_SECONDS", 0.5)
+    monkeypatch.setattr(download, "DOWNLOAD_SECONDS", 0.5)
     started = time.monotonic()
     with pytest.raises(ValueError, match=r"could not download .*took more than 0.5 s"):
         load_corpus(server + path, sha256="ab" * 32)
@@ -282,11 +282,11 @@ def test_the_deadline_covers_headers_and_chunk_lines(server, cache, monkeypatch,
 
 
 def test_redirects_obey_the_rules_of_the_first_url(server, cache):
-    rule = data.RedirectRule(sha256=None)
+    rule = download.RedirectRule(sha256=None)
     request = urllib.request.Request("https://example.org/corpus.txt")
     with pytest.raises(ValueError, match=r"(?s)redirects to http://example.org/c.txt uses plain"):
         rule.redirect_request(request, None, 302, "Found", {}, "http://example.org/c.txt")
-    checked = data.RedirectRule(sha256="ab" * 32)
+    checked = download.RedirectRule(sha256="ab" * 32)
     redirected = checked.redirect_request(request, None, 302, "Found", {}, "http://e.org/c.txt")
     assert redirected.full_url == "http://e.org/c.txt"  # a checksum covers plain http
     with pytest.raises(ValueError, match=r"could not download .*file:///etc/hostname"):
@@ -298,7 +298,7 @@ def test_short_and_oversized_bodies(server, cache, monkeypatch):
         load_corpus(f"{server}/short.txt", sha256="ab" * 32)
     with pytest.raises(ValueError, match="more than 200,000,000"):
         load_corpus(f"{server}/big.txt", sha256="ab" * 32)
-    monkeypatch.setattr(data, "DOWNLOAD_MAX_BYTES", 5)
+    monkeypatch.setattr(download, "DOWNLOAD_MAX_BYTES", 5)
     with pytest.raises(ValueError, match="it is 12 bytes, more than 5"):
         load_corpus(f"{server}/ok.txt", sha256="ab" * 32)
     assert not cache.exists() or not list(cache.iterdir())
