@@ -342,3 +342,36 @@ def test_a_cached_reference_run_hands_out_copies():
 
     reference_run()["w"][0] = 5.0  # one attempt scribbles on what it was handed
     assert reference_run()["w"][0] == 0.0 and len(calls) == 1
+
+
+def _writable(value) -> bool:
+    return isinstance(value, list) or (
+        isinstance(value, np.ndarray) and value.size > 0 and value.flags.writeable
+    )
+
+
+def _scribble(value) -> None:
+    """Write into a numpy array or a list the way a careless answer would."""
+    if isinstance(value, list):
+        value.append(value[0] if value else 0)
+    else:
+        value.flat[0] = value.flat[0] + 1 if value.dtype != bool else not value.flat[0]
+
+
+@pytest.mark.parametrize(("check", "reference"), CHECKERS.values(), ids=CHECKERS.keys())
+def test_every_checker_names_an_answer_that_writes_into_its_inputs(check, reference):
+    """The reference's answer, but the function also wrote into an array or list it was given."""
+
+    def careless(*args, **kwargs):
+        targets = [arg for arg in (*args, *kwargs.values()) if _writable(arg)]
+        if not targets:
+            raise LookupError("nothing to write into")  # ends the check early: nothing to learn
+        answer = reference(*args, **kwargs)
+        for target in targets:
+            _scribble(target)
+        return answer
+
+    with pytest.raises(ExerciseFailed) as refusal:
+        check(careless)
+    message = str(refusal.value)
+    assert "your function changed its" in message or "nothing to write into" in message, message

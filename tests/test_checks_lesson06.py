@@ -3,7 +3,7 @@ answers fail with the message that names the mistake."""
 
 import numpy as np
 import pytest
-from tinygrad import Tensor
+from tinygrad import Tensor, dtypes
 
 from minigpt import ops
 from minigpt.checks import (
@@ -14,6 +14,7 @@ from minigpt.checks import (
     reference_gelu_backward,
     reference_gelu_forward,
     reference_logsumexp,
+    reference_softplus,
 )
 from minigpt.checks.lesson06 import GELU_C
 
@@ -137,3 +138,13 @@ def test_nan_gradient_is_caught():
 
     with pytest.raises(ExerciseFailed, match="gradient contains NaN or inf"):
         check_logsumexp(nan_below_zero)
+
+
+def test_a_float32_answer_to_the_float64_gradient_check_is_named_a_dtype_problem():
+    def in_float32(x):
+        return reference_softplus(x.float()) if x.dtype == dtypes.float64 else reference_softplus(x)
+
+    with pytest.raises(
+        ExerciseFailed, match=r"for a float64 input, your function returned a float32 tensor"
+    ):
+        check_softplus(in_float32)

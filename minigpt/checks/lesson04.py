@@ -296,8 +296,9 @@ def _reference_run() -> tuple:
     grads, rates, after = [], [], []
     with Context(TRAINING=1):
         for step in range(3):  # three steps: the bias correction changes every step
-            for t in state.values():  # wide-ranging gradients: sizes 0.01 to 1 by tensor
-                size = 10 ** rng.uniform(-2, 0)
+            for name, t in state.items():  # wide-ranging gradients: sizes 0.01 to 1 by tensor,
+                # and 1e-8 on the last, where Adam's eps (1e-8 beside sqrt(v_hat)) shows
+                size = 1e-8 if name == names[-1] else 10 ** rng.uniform(-2, 0)
                 t.grad = Tensor((rng.standard_normal(t.shape) * size).astype(np.float32))
             clip_grad_norm(optimizer.params, config.grad_clip)
             grads.append({n: state[n].grad.numpy().astype(np.float64) for n in names})

@@ -96,8 +96,9 @@ def check_rmse_one_kernel(fn: Callable[[Tensor, Tensor], Tensor]) -> str:
     return "RMSE of three shapes, each in one kernel."
 
 
-def _count_hint(got: tuple[int, int], expected: KernelReport) -> str:
-    """The mistake behind a wrong (kernels, bytes) answer, as far as the numbers tell."""
+def _count_hint(got: tuple[int, int], expected: KernelReport, earlier: KernelReport) -> str:
+    """The mistake behind a wrong (kernels, bytes) answer when the numbers establish it: `earlier`
+    is the work run before the case, which an answer that never resets the counters includes."""
     kernels, moved = got
     if (kernels, moved) == (expected.bytes, expected.kernels):
         return "you returned (bytes, kernels): swap them, kernels first."
@@ -105,10 +106,10 @@ def _count_hint(got: tuple[int, int], expected: KernelReport) -> str:
         return "nothing ran: realize make()'s tensor between reset and reading the counters."
     if kernels == expected.kernels and moved == expected.flops:
         return "that is GlobalCounters.global_ops, the FLOPs; bytes are GlobalCounters.global_mem."
-    if kernels > expected.kernels or moved > expected.bytes:
+    if (kernels, moved) == (expected.kernels + earlier.kernels, expected.bytes + earlier.bytes):
         return (
-            "the counts include earlier work: call GlobalCounters.reset() after building make() "
-            "and right before realizing it, and build the tensor once."
+            "the counts include the work run before your function was called: call "
+            "GlobalCounters.reset() after building make() and right before realizing it."
         )
     return "read GlobalCounters.kernel_count and GlobalCounters.global_mem right after realizing."
 
@@ -139,13 +140,14 @@ def check_count_kernels(fn: Callable[[Callable[[], Tensor]], tuple[int, int]]) -
     }
     for name, make in cases.items():
         expected = kernel_report(lambda make=make: make().realize())
-        (a + b[:32]).realize()  # earlier work that a right answer does not count
+        GlobalCounters.reset()  # so that an answer without a reset counts exactly `earlier` too
+        earlier = kernel_report(lambda: (a + b[:32]).realize())  # a right answer leaves it out
         got = _as_count_pair(name, run_learner("Exercise 2", fn, make))
         if got != (expected.kernels, expected.bytes):
             raise ExerciseFailed(
                 f"Exercise 2: for {name}, expected {expected.kernels} kernel(s) and "
                 f"{expected.bytes:,} bytes (kernel_report), got {got[0]:,} kernel(s) and "
-                f"{got[1]:,} bytes.\nhint: {_count_hint(got, expected)}"
+                f"{got[1]:,} bytes.\nhint: {_count_hint(got, expected, earlier)}"
             )
     return f"kernels and bytes agree with kernel_report on {len(cases)} expressions."
 

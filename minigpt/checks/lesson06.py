@@ -53,6 +53,9 @@ def reference_logsumexp(x: Tensor, axis: int = -1) -> Tensor:
     return (x - m).exp().sum(axis=axis).log() + m.squeeze(axis)
 
 
+_NUMPY_NAMES = {"double": "float64", "float": "float32", "half": "float16"}  # tinygrad's names
+
+
 def _gradient_ok(exercise: str, fn: Callable, x: Tensor, hint: str, tol: float) -> str:
     """Run gradcheck on the learner's function and explain a failure."""
     out = run_learner(exercise, fn, x)
@@ -60,6 +63,14 @@ def _gradient_ok(exercise: str, fn: Callable, x: Tensor, hint: str, tol: float) 
         raise ExerciseFailed(
             f"{exercise}: the values are right, but your function returned "
             f"{type(out).__name__}, not a tinygrad Tensor, so it has no gradient.\nhint: {hint}"
+        )
+    if out.dtype != x.dtype:  # a dtype problem, named as one: float32 rounding fails the check
+        given, got = (_NUMPY_NAMES.get(t.dtype.name, t.dtype.name) for t in (x, out))
+        raise ExerciseFailed(
+            f"{exercise}: for a {given} input, your function returned a {got} tensor; the "
+            f"gradient check runs in {given}, where {got} rounding "
+            "shows as a wrong gradient.\nhint: keep the input's dtype: no .float() or .cast(), "
+            "and constants as Python numbers, which take the tensor's dtype."
         )
     grad = run_learner(exercise, lambda: out.sum().gradient(x)[0].numpy())
     if not np.all(np.isfinite(grad)):  # gradcheck's ratios would hide a NaN gradient

@@ -59,7 +59,7 @@ def reference_steady_tokens_per_second(
 def check_positions_processed(fn: Callable[[int, int, bool], int]) -> str:
     """Compare the learner's count with the reference on small and random cases, both modes."""
     rng = np.random.default_rng(7)
-    cases = [(1, 1), (4, 1), (4, 2), (3, 5)] + [
+    cases = [(1, 1), (4, 1), (4, 2), (3, 5), (6, 0)] + [  # (6, 0): nothing to sample, nothing runs
         tuple(rng.integers(1, 30, size=2)) for _ in range(6)
     ]
     for prompt_len, new_tokens in cases:
@@ -286,6 +286,8 @@ def check_steady_tokens_per_second(fn: Callable[..., float]) -> str:
         ([10.0, 3.0, 0.5, 0.4, 0.6], 768, 2),  # compile, capture, then replays
         ([8.0, 2.0, 0.2, 0.2, 5.0, 0.2], 100, 2),  # one replay disturbed by a noisy neighbour
         ([1.0, 0.1, 0.3], 10, 1),
+        ([0.2, 0.5, 4.0, 0.3, 0.35, 0.32], 50, 1),  # the slowest call is not a warm-up call
+        ([0.2, 6.0, 0.25, 0.3, 0.28, 0.26, 0.9], 64, 3),  # three warm-up calls, an even rest
     ]
     for seconds, tokens, warmup in cases:
         expected = reference_steady_tokens_per_second(seconds, tokens, warmup)

@@ -2,7 +2,7 @@
 
 Exercise 1 lists a state's successors; Exercise 2 is the A* loop itself, written for any search
 problem given as ``(start, successors, heuristic, is_goal)``. The A* checker runs the learner's
-search on three tiny graphs, each built so that one typical mistake changes the answer, then on
+search on four tiny graphs, each built so that one typical mistake changes the answer, then on
 delivery worlds with 1-4 objects, where it compares the plan with exhaustive BFS and the expanded
 states with the set a correct A* may expand (every ``g* + h <= optimal cost``, for a consistent h).
 Costs are sums of small integers, so they are compared exactly (within 1e-9). Two seams let the

@@ -1,7 +1,7 @@
 """Checker for lesson 08, Exercise 2: the A* loop, for any search problem.
 
 The learner writes ``astar(start, successors, heuristic, is_goal) -> actions or None``. The checker
-first runs it on three tiny graphs, each built so that one typical mistake changes the answer
+first runs it on four tiny graphs, each built so that one typical mistake changes the answer
 (stopping when the goal is generated, a closed set that does not recognise equal states, closing a
 state when it is pushed or expanding stale entries), then on the delivery worlds of
 `check_worlds` with the consistent collection heuristic: the plan must replay to a solved state at
@@ -59,6 +59,18 @@ GRAPHS = [
         },
         {},
     ),
+    (
+        "a worse way found later",
+        "S -a-> A -d-> G (cost 1 each), S -b-> B (cost 1), B -c-> A (cost 5), h = 0, 1, 0, 0 on "
+        "S, A, B, G (B is expanded before A)",
+        {
+            "S": [("a", "A", 1.0), ("b", "B", 1.0)],
+            "A": [("d", "G", 1.0)],
+            "B": [("c", "A", 5.0)],
+            "G": [],
+        },
+        {"A": 1.0},
+    ),
 ]
 GRAPH_HINTS = {
     "the goal test": (
@@ -75,6 +87,10 @@ GRAPH_HINTS = {
         "B was first pushed with cost 4 and then found with cost 2: push it again whenever its cost "
         "drops, close a state only when it is popped, and when a popped state is already closed, "
         "skip it (lazy deletion: the old entry is stale)."
+    ),
+    "a worse way found later": (
+        "A was reached from S at cost 1, then from B at cost 6 before A was expanded: change "
+        "cost_so_far and came_from only when the new cost is lower than the one recorded."
     ),
 }
 
@@ -227,7 +243,7 @@ def _merged_hint(world, expanded: set) -> str:
 @checker(EXERCISE)
 def check_astar(fn: Callable) -> str:
     """`fn(start, successors, heuristic, is_goal)` returns the actions of a cheapest plan: exact
-    on three tiny graphs and on delivery worlds with 1-4 objects; expands each state at most once
+    on four tiny graphs and on delivery worlds with 1-4 objects; expands each state at most once
     and only states with g* + h <= the optimal cost."""
     for name, picture, edges, h in GRAPHS:
         problem = _graph_problem(edges, h)

@@ -168,25 +168,29 @@ def check_success_and_optimality(fn: Callable) -> str:
 
 
 def _recovery_cases() -> list[tuple[str, Cell, Cell, np.ndarray]]:
-    free = np.zeros((5, 5), dtype=bool)  # (H, W)
-    walled = free.copy()
-    walled[1, 2] = True
-    cell = (2, 2)
-    cases = [
-        (f"plan cell {name} of the agent", cell, (2 + dr, 2 + dc), free)
-        for name, (dr, dc) in [
-            ("above", (-1, 0)),
-            ("below", (1, 0)),
-            ("left", (0, -1)),
-            ("right", (0, 1)),
+    """Every situation around two agent cells whose row and column differ (on a 5 x 6 map), so
+    that an answer mixing up a cell's row and column cannot pass."""
+    free = np.zeros((5, 6), dtype=bool)  # (H, W)
+    cases = []
+    for r, c in [(2, 2), (3, 1)]:
+        walled = free.copy()
+        walled[r - 1, c] = True
+        cases += [
+            (f"plan cell {name} of the agent", (r, c), (r + dr, c + dc), free)
+            for name, (dr, dc) in [
+                ("above", (-1, 0)),
+                ("below", (1, 0)),
+                ("left", (0, -1)),
+                ("right", (0, 1)),
+            ]
         ]
-    ]
-    return cases + [
-        ("plan cell diagonal to the agent", cell, (1, 1), free),
-        ("plan cell two steps away", cell, (2, 4), free),
-        ("agent already on the plan cell", cell, cell, free),
-        ("plan cell above, now believed to be a wall", cell, (1, 2), walled),
-    ]
+        cases += [
+            ("plan cell diagonal to the agent", (r, c), (r - 1, c - 1), free),
+            ("plan cell two steps away", (r, c), (r, c + 2), free),
+            ("agent already on the plan cell", (r, c), (r, c), free),
+            ("plan cell above, now believed to be a wall", (r, c), (r - 1, c), walled),
+        ]
+    return cases
 
 
 @checker("Exercise 4")
