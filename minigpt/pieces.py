@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from tinygrad import Tensor, dtypes
 
-from course.checks import CheckResult
+from course.checks import CheckResult, ExerciseFailed
 from course.solutions import Choice, Piece
 from minigpt.checks import (
     check_adamw_update,
@@ -23,6 +23,8 @@ from minigpt.checks import (
     check_learning_rate,
     check_multi_head_attention,
 )
+from minigpt.compiled import generate
+from minigpt.model import GPTConfig, MiniGPT
 from minigpt.train import TrainConfig, clip_scale, cross_entropy, learning_rate
 
 ADAM_EPS = 1e-8  # the eps of minigpt.train's AdamW
@@ -85,6 +87,29 @@ def check_tensor_adamw_update(fn: Callable) -> CheckResult:
     return check_adamw_update(on_tensors)
 
 
+def check_compiled_decode_step(fn: Callable) -> CheckResult:
+    """Lesson 7's Exercise 2, then inside compiled decoding: there `pos` is a bound Variable (one
+    compiled step serves every position), so greedy tokens of a small MiniGPT must match."""
+    result = check_decode_step(fn)
+    if not result.passed:
+        return result
+    Tensor.manual_seed(7)
+    model = MiniGPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    prompt = np.array([[1, 2, 3]])
+    expected = generate(model, prompt, 4, temperature=0)
+    try:
+        got = generate(model, prompt, 4, temperature=0, decode_step=fn)
+    except Exception as error:
+        got = f"{type(error).__name__}: {error}"
+    if not np.array_equal(got, expected):
+        raise ExerciseFailed(
+            f"Exercise 2 (compiled): greedy tokens through your step are {got}, expected "
+            f"{expected.tolist()}.\nhint: in a compiled step pos is a bound Variable, not an int: "
+            "select slots with Tensor.arange(S) == pos and <= pos, not with slices or int(pos)."
+        )
+    return result
+
+
 PIECES = [
     Piece(
         "attention", "02 · Exercise 1", check_multi_head_attention, check_multi_head_attention, None
@@ -96,7 +121,7 @@ PIECES = [
     Piece("schedule", "04 · Exercise 2", check_learning_rate, check_learning_rate, learning_rate),
     Piece("clip", "04 · Exercise 3", check_clip_scale, check_tensor_clip_scale, clip_scale),
     Piece("update", "04 · Exercise 4", check_adamw_update, check_tensor_adamw_update, None),
-    Piece("decode step", "07 · Exercise 2", check_decode_step, check_decode_step, None),
+    Piece("decode step", "07 · Exercise 2", check_decode_step, check_compiled_decode_step, None),
 ]
 
 

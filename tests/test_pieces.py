@@ -17,6 +17,7 @@ from minigpt.data import synthetic_task
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.pieces import (
     adamw_update,
+    check_compiled_decode_step,
     check_tensor_adamw_update,
     check_tensor_clip_scale,
     check_tensor_cross_entropy,
@@ -115,3 +116,15 @@ def test_tensor_forms_pass_and_numpy_forms_are_refused():
 
     with pytest.raises(AssertionError, match="not a tinygrad Tensor"):
         check_tensor_clip_scale(numpy_scale)
+
+
+def test_a_decode_step_that_needs_an_int_position_is_refused_for_compiled_decoding():
+    assert check_compiled_decode_step(reference_decode_step).passed
+
+    def sliced(q, k, v, cache_k, cache_v, pos):  # right for an int pos, but slices by it
+        if not isinstance(pos, int):
+            raise TypeError("pos must be an int")
+        return reference_decode_step(q, k, v, cache_k, cache_v, pos)
+
+    with pytest.raises(AssertionError, match="bound Variable"):
+        check_compiled_decode_step(sliced)
