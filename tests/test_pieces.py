@@ -128,3 +128,26 @@ def test_a_decode_step_that_needs_an_int_position_is_refused_for_compiled_decodi
 
     with pytest.raises(AssertionError, match="bound Variable"):
         check_compiled_decode_step(sliced)
+
+
+def test_a_step_with_the_learners_pieces_is_never_taken_from_the_step_cache(task):
+    package, _ = model_pair()
+    expected = train(package, *task, TRAIN, progress=False)  # stores the package's steps
+
+    def doubled_loss(logits: Tensor, targets: Tensor) -> Tensor:
+        return cross_entropy(logits, targets) * 2
+
+    _, mine = model_pair()
+    got = train(mine, *task, TRAIN, progress=False, loss=doubled_loss)
+    assert not got.cached_steps  # the package's cached step would compute the plain loss
+    assert got.step_losses[0] == pytest.approx(2 * expected.step_losses[0], rel=1e-5)
+    _, again = model_pair()
+    assert train(again, *task, TRAIN, progress=False).cached_steps  # the package's was stored
+
+
+def test_a_learners_decode_step_is_never_stored():
+    from minigpt.compiled import CompiledDecoder
+
+    _, model = model_pair()
+    assert CompiledDecoder(model, 1, True).stored.key is not None  # the package's is cached
+    assert CompiledDecoder(model, 1, True, reference_decode_step).stored.key is None
