@@ -22,7 +22,7 @@ private step cache folder (MINIGPT_CACHE), so the user's own cache is neither re
 
 The thread-pool table replays one compiled step with `minigpt.cpu_threads.use_cpu_threads(2)` on
 and off in turn: the THREAD pieces of a kernel run at the same time on two cores, or one after
-another, on the same batch (so the losses must be equal).
+another (tests check that both give the same numbers to the last bit).
 
 The HCQ2=1 rows run tinygrad 0.14's experimental command-queue runtime (the environment variable
 HCQ2=1, read when tinygrad is imported): a replayed step is handed to a worker thread as one
@@ -125,12 +125,13 @@ def _baby_train_step(tuned: bool):
 
 def minigpt_pool(steps: int, tuned: bool) -> dict:
     """One compiled step replayed with the THREAD pieces one after another and on two threads,
-    alternating call by call (so both see the same machine load), on the same batches."""
+    alternating call by call (so both see the same machine load). Each call is a training step,
+    so the losses differ from call to call; tests/test_cpu_threads.py checks the bit-equality."""
     from minigpt import cpu_threads
 
     step, inputs = _baby_train_step(tuned)
     lr = np.array([1e-3], dtype=np.float32)
-    times, losses = {1: [], 2: []}, {1: [], 2: []}
+    times = {1: [], 2: []}
     batches = _batches(WARMUP_CALLS + steps)
     for x, y in batches[:WARMUP_CALLS]:
         step(*inputs.load(x.astype(np.int32), y.astype(np.int32), lr)).item()
@@ -139,16 +140,13 @@ def minigpt_pool(steps: int, tuned: bool) -> dict:
         threads = 1 + i % 2
         cpu_threads.use_cpu_threads(threads)
         start = time.perf_counter()
-        losses[threads].append(
-            step(*inputs.load(x.astype(np.int32), y.astype(np.int32), lr)).item()
-        )
+        step(*inputs.load(x.astype(np.int32), y.astype(np.int32), lr)).item()
         times[threads].append(time.perf_counter() - start)
     cpu_threads.use_cpu_threads(1)
     return {
         "one": statistics.median(times[1]),
         "two": statistics.median(times[2]),
         "pooled_calls": cpu_threads.status().pooled_calls,
-        "same_losses": losses[1] == losses[2],
     }
 
 
@@ -467,14 +465,14 @@ def first_steps(cache_dir: str, models: list[str]) -> None:
 def pool_rows(cache_dir: str, steps: int, tuned_rows: list[int]) -> None:
     """The training step with a kernel's THREAD pieces one after another, and on two threads."""
     print(f"\nThread pool: one compiled step, {steps} replays each way, alternating (ms, median)")
-    print("| kernels | pieces in turn | pieces on 2 threads | speed-up | same losses |")
+    print("| kernels | pieces in turn | pieces on 2 threads | speed-up | kernel calls pooled |")
     print("|---|---|---|---|---|")
     for tuned in tuned_rows:
         r = run_worker("minigpt-pool", cache_dir, steps=steps, tuned=tuned)
         if r is not None:
             print(
                 f"| {'tuned' if tuned else 'default heuristics'} | {r['one'] * 1e3:.0f} | "
-                f"{r['two'] * 1e3:.0f} | {r['one'] / r['two']:.2f}x | {r['same_losses']} |"
+                f"{r['two'] * 1e3:.0f} | {r['one'] / r['two']:.2f}x | {r['pooled_calls']} |"
             )
 
 
