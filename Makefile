@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # tinygrad's CPU runtime runs each kernel in one thread, so two test workers use both cores.
 WORKERS ?= 2
 
-.PHONY: setup course test test-browser test-colab lab bench tune clean
+.PHONY: setup course test test-browser test-colab lab bench tune gpu-wheels gpu-check mutation clean
 
 setup: $(STAMP)
 
@@ -67,11 +67,38 @@ test-colab: setup
 	    --durations=20 -n $(WORKERS) tests/colab; \
 	fi
 
+# Every mutant of every checker's reference must be refused (tests/mutation.py): prints one table,
+# checker by checker, and the survivors. Long (minutes per training checker); CI runs a sample.
+mutation: setup
+	$(BIN)/python tests/mutation.py
+
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
 bench: setup
 	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done
+
+# The course on an NVIDIA GPU (benchmarks/gpu_check.py): the device, unit tests, six lessons and the
+# benchmark beside PyTorch CUDA, reported in $(GPU_OUT)/gpu_check.md. It uses the machine's own
+# python3 (with PyTorch) and installs requirements-gpu.txt from $(GPU_WHEELS) into build/gpu-site/ (its
+# own packages untouched) when that folder exists;
+# `make gpu-wheels`, run where there is network, fills it with Python $(GPU_PYTHON) wheels. A dry run
+# on the CPU: make gpu-check GPU_CHECK_ARGS="--tests-s 900 --lessons-s 600" with DEV=CPU.
+GPU_OUT    ?= build/gpu-check
+GPU_WHEELS ?= build/gpu-wheels
+GPU_PYTHON ?= 3.12
+GPU_CHECK_ARGS ?=
+gpu-wheels:
+	$(PYTHON) -m pip download -q --only-binary=:all: --python-version $(GPU_PYTHON) \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d $(GPU_WHEELS) -r requirements-gpu.txt
+
+gpu-check:
+	@if [ -d $(GPU_WHEELS) ]; then \
+	  python3 -m pip install -q --no-index --find-links $(GPU_WHEELS) --target build/gpu-site \
+	    --upgrade -r requirements-gpu.txt || exit 1; \
+	fi
+	PYTHONPATH=$(CURDIR)/build/gpu-site:$(CURDIR) python3 benchmarks/gpu_check.py --out $(GPU_OUT) $(GPU_CHECK_ARGS)
 
 # Optional: search tinygrad's kernel choices (BEAM) for MiniGPT again and merge them into
 # minigpt/tuned_kernels.json, for other shapes or another CPU (minutes; see minigpt/tuning_search.py).

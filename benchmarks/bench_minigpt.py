@@ -151,6 +151,8 @@ def minigpt_pool(steps: int, tuned: bool) -> dict:
 
 
 def minigpt_train(steps: int, tuned: bool) -> dict:
+    from tinygrad import Device
+
     from minigpt import tuning
     from minigpt.fusion import kernel_report
 
@@ -175,9 +177,11 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
     }
     if not os.environ.get("HCQ2"):  # the command queue runs kernels out of Python's sight
         report = kernel_report(lambda: step(*args).item())
-        gflop, top = _kernel_profile(lambda: step(*args).item())
-        kernel_s = sum(r[2] for r in top)
-        result.update(gflop=gflop, top=top[:TOP_KERNELS], kernel_s=kernel_s, kernels=report.kernels)
+        result.update(gflop=report.flops / 1e9, kernels=report.kernels)
+        if Device.DEFAULT == "CPU":  # per-kernel times patch the CPU runtime
+            gflop, top = _kernel_profile(lambda: step(*args).item())
+            kernel_s = sum(r[2] for r in top)
+            result.update(gflop=gflop, top=top[:TOP_KERNELS], kernel_s=kernel_s)
     return result
 
 
@@ -320,12 +324,13 @@ def _torch_model(torch):
     return model
 
 
-def torch_train(steps: int, threads: int) -> dict:
+def torch_train(steps: int, threads: int, cuda: bool = False) -> dict:
     import torch
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = _torch_model(torch)
+    device = "cuda" if cuda else "cpu"
+    model = _torch_model(torch).to(device)
     params = list(model.parameters())
     optimizer = torch.optim.AdamW(
         [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
@@ -335,9 +340,9 @@ def torch_train(steps: int, threads: int) -> dict:
     times, cpu_times, losses = [], [], []
     for x, y in _batches(steps + WARMUP_CALLS):
         start, cpu_start = time.perf_counter(), time.process_time()
-        logits = model(torch.from_numpy(x))
+        logits = model(torch.from_numpy(x).to(device))
         loss = torch.nn.functional.cross_entropy(
-            logits.flatten(0, 1), torch.from_numpy(y).flatten()
+            logits.flatten(0, 1), torch.from_numpy(y).to(device).flatten()
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -355,22 +360,24 @@ def torch_train(steps: int, threads: int) -> dict:
     }
 
 
-def torch_sample(tokens: int, use_cache: bool, threads: int) -> dict:
+def torch_sample(tokens: int, use_cache: bool, threads: int, cuda: bool = False) -> dict:
     """Same algorithm as MiniGPT.generate: the cache is used until the context is full."""
     import torch
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model, S = _torch_model(torch).eval(), SHAPES["block_size"]
+    device = "cuda" if cuda else "cpu"
+    model, S = _torch_model(torch).to(device).eval(), SHAPES["block_size"]
     rng = np.random.default_rng(0)
 
     def generate() -> None:
-        ids = torch.zeros(1, 1, dtype=torch.long)
+        ids = torch.zeros(1, 1, dtype=torch.long, device=device)
         caches = [[None, None] for _ in model.blocks] if use_cache else None
         logits = model(ids, caches)[:, -1]
         for _ in range(tokens):
-            probs = torch.softmax(logits.double(), -1).numpy()[0]
+            probs = torch.softmax(logits.double(), -1).cpu().numpy()[0]
             next_id = torch.tensor([[min(int((probs.cumsum() < rng.random()).sum()), 99)]])
+            next_id = next_id.to(device)
             ids = torch.cat([ids, next_id], 1)
             if use_cache and ids.shape[1] <= S:
                 logits = model(next_id, caches, start=ids.shape[1] - 1)[:, -1]
@@ -398,8 +405,8 @@ WORKERS = {
     "first-step": lambda a: first_step(a.model),
     "first-token": lambda a: first_token(),
     "minigpt-sample": lambda a: minigpt_sample(a.tokens, a.cache, a.tuned),
-    "torch-train": lambda a: torch_train(a.steps, a.threads),
-    "torch-sample": lambda a: torch_sample(a.tokens, a.cache, a.threads),
+    "torch-train": lambda a: torch_train(a.steps, a.threads, a.cuda),
+    "torch-sample": lambda a: torch_sample(a.tokens, a.cache, a.threads, a.cuda),
 }
 
 
@@ -410,11 +417,13 @@ def run_worker(
     hcq2: bool = False,
     steps_dir: str | None = None,
     env_extra: dict | None = None,
+    timeout: float | None = None,
     **flags: object,
 ) -> dict | None:
     """Run one measurement in a fresh process with a private tinygrad cache: a new empty one,
     or the file `db` in `cache_dir` (warm when an earlier row filled it); `hcq2` sets HCQ2=1.
-    Its compiled-step cache is the folder `steps_dir` in `cache_dir` (a new empty one if None)."""
+    Its compiled-step cache is the folder `steps_dir` in `cache_dir` (a new empty one if None).
+    A row that fails or outlasts `timeout` seconds prints why and gives None."""
     argv = [sys.executable, __file__, "--worker", kind]
     for name, value in flags.items():
         argv += [f"--{name}", str(value if isinstance(value, str) else int(value))]
@@ -425,7 +434,11 @@ def run_worker(
     env.pop("HCQ2", None)
     if hcq2:
         env["HCQ2"] = "1"
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"  {kind} {flags} stopped after {timeout:.0f} s")
+        return None
     if done.returncode != 0:
         print(f"  {kind} {flags} failed:\n{done.stderr[-2000:]}")
         return None
@@ -499,6 +512,7 @@ def main() -> None:
         default="lesson04-task,lesson04-text,baby",
         help="models of the first-step table (comma-separated)",
     )
+    parser.add_argument("--cuda", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))

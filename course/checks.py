@@ -8,19 +8,32 @@ raises `ExerciseFailed`; an exercise still raising ``NotImplementedError`` is re
 A checker never crashes on a strange answer: None, a string, a ragged list, a wrong shape, NaN or a
 tensor that fails to compute each get their own sentence, and anything else that goes wrong while
 reading the answer becomes an `ExerciseFailed` message instead of a traceback.
+
+`run_learner` isolates the learner's function: it is called on fresh copies of its inputs, so the
+checker's own inputs (from which it computes the reference) stay pristine; the copies are compared
+before and after the call, and a function that changed one is told so; an iterator it returns is
+read up to `MAX_ANSWER_ITEMS` items, never drained.
 """
 
+import copy
+import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from tinygrad import Tensor
 
+from course.solutions import remember
+
 # Float answers are compared as |got - expected| <= atol + rtol * |expected|, and rtol is never
 # tighter than this: a right answer computed in float32 (24-bit mantissa, about 6e-8 per rounding)
 # differs from the float64 reference by a few dozen roundings at most.
 FLOAT32_RTOL = 4e-6
+
+# An iterator returned by the learner is read into a list of at most this many items: enough for
+# any answer of the course (a plan, a sequence of tokens), and a bound on an endless generator.
+MAX_ANSWER_ITEMS = 100_000
 
 
 class ExerciseFailed(AssertionError):
@@ -68,7 +81,7 @@ def to_numpy(value) -> np.ndarray:
     Raises `UnreadableAnswer` with a plain sentence for anything that is not numbers.
     """
     if value is None:
-        raise UnreadableAnswer("your function returned None. hint: did it forget `return`?")
+        raise UnreadableAnswer("expected numbers, got None.")
     if isinstance(value, str | bytes | dict | set):
         raise UnreadableAnswer(f"expected numbers, got {describe(value)}.")
     if isinstance(value, Tensor):
@@ -256,23 +269,162 @@ def describe_arguments(args: tuple, kwargs: dict) -> str:
     return ", ".join(parts) if parts else "no arguments"
 
 
+@dataclass(frozen=True)
+class InPlace:
+    """An input the exercise is meant to change (a network it trains, an optimizer): `run_learner`
+    hands it over as it is, neither copied nor watched. ``run_learner(ex, fn, InPlace(model), x)``."""
+
+    value: object
+
+
+class _Anything:
+    """Equal to every value: the snapshot of a lazy Tensor, which reading would compute."""
+
+    def __eq__(self, other) -> bool:
+        return True
+
+    __hash__ = None
+
+
+def _snapshot(value, depth: int = 0):
+    """A comparable picture of `value`'s contents: equal before and after a call that left it alone.
+
+    Realized Tensors are read; lazy ones are not (reading them would run kernels), so they compare
+    equal to anything. Objects are pictured through their attributes, a few levels deep.
+    """
+    if depth > 8 or isinstance(value, InPlace):
+        return _Anything()
+    if isinstance(value, Tensor):
+        if not value.uop.is_realized:
+            return _Anything()
+        return ("Tensor", value.dtype.name, tuple(value.shape), value.numpy().tobytes())
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return ("array", value.shape, [_snapshot(v, depth + 1) for v in value.ravel()])
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, float | np.floating):
+        return ("float", repr(float(value)))  # repr: NaN equals NaN
+    if value is None or isinstance(value, bool | int | str | bytes | np.generic):
+        return value
+    if isinstance(value, tuple | list):
+        return (type(value).__name__, [_snapshot(v, depth + 1) for v in value])
+    if isinstance(value, dict):
+        return ("dict", [(repr(k), _snapshot(v, depth + 1)) for k, v in value.items()])
+    if isinstance(value, set | frozenset):
+        return ("set", sorted(map(repr, value)))
+    if callable(value) or not hasattr(value, "__dict__"):
+        return ("object", id(value))
+    return (type(value).__qualname__, _snapshot(vars(value), depth + 1))
+
+
+def _fresh_copy(value):
+    """A deep copy of an input for the learner, so that nothing it does reaches the checker's own.
+
+    Tensors are handed over as they are (their identity matters to autograd and to kernel counts;
+    `_snapshot` watches them instead), and so is anything that cannot be copied.
+    """
+    if isinstance(value, Tensor | InPlace) or callable(value):
+        return value
+    memo: dict = {}
+    _keep_tensors(value, memo, depth=0)
+    try:
+        return copy.deepcopy(value, memo)
+    except Exception:
+        return value
+
+
+def _keep_tensors(value, memo: dict, depth: int) -> None:
+    """Enter every Tensor inside `value` in deepcopy's memo as its own copy: shared, not copied."""
+    if depth > 8:
+        return
+    if isinstance(value, Tensor):
+        memo[id(value)] = value
+    elif isinstance(value, tuple | list | set | frozenset):
+        for item in value:
+            _keep_tensors(item, memo, depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _keep_tensors(item, memo, depth + 1)
+    elif hasattr(value, "__dict__") and not callable(value):
+        _keep_tensors(vars(value), memo, depth + 1)
+
+
+def cached_copies(build: Callable[[], object]) -> Callable[[], object]:
+    """Like `functools.cache` for a checker's costly reference run, but every call gets its own
+    deep copy: an attempt that writes into what it is handed cannot poison the next attempt."""
+    built: list = []
+
+    def pristine():
+        if not built:
+            built.append(build())
+        return copy.deepcopy(built[0])
+
+    pristine.__name__, pristine.__doc__ = build.__name__, build.__doc__
+    return pristine
+
+
+def _ordinal(position: int) -> str:
+    return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}.get(
+        position, f"{position}th"
+    )
+
+
+def _bounded(exercise: str, answer):
+    """An iterator answer (a generator, a map) read into a list, up to `MAX_ANSWER_ITEMS` items."""
+    if not isinstance(answer, Iterator):
+        return answer
+    items = list(itertools.islice(answer, MAX_ANSWER_ITEMS + 1))
+    if len(items) > MAX_ANSWER_ITEMS:
+        raise ExerciseFailed(
+            f"{exercise}: your function returned an iterator with more than {MAX_ANSWER_ITEMS} "
+            "items; the checker stopped reading it there.\n"
+            "hint: return a list (or an array) of the items the exercise asks for."
+        )
+    return items
+
+
 def run_learner(exercise: str, fn: Callable, *args, **kwargs):
-    """Call the learner's function; a NotImplementedError propagates, other errors are explained."""
+    """Call the learner's function on fresh copies of the inputs; return its answer.
+
+    A NotImplementedError propagates; other errors are explained. An input the function changed
+    (an array assigned into, a config edited) is reported as the learner's mistake, unless it is
+    wrapped in `InPlace`. An iterator answer comes back as a list (see `_bounded`).
+    """
     if not callable(fn):
         raise ExerciseFailed(
             f"{exercise}: expected your function, got {describe(fn)}.\n"
             "hint: pass the function itself, without calling it: check(my_function)."
         )
+    given_args = tuple(_fresh_copy(arg) for arg in args)
+    given_kwargs = {name: _fresh_copy(value) for name, value in kwargs.items()}
+    before = (
+        [_snapshot(arg) for arg in given_args],
+        {k: _snapshot(v) for k, v in given_kwargs.items()},
+    )
+    given_args = tuple(arg.value if isinstance(arg, InPlace) else arg for arg in given_args)
+    given_kwargs = {k: v.value if isinstance(v, InPlace) else v for k, v in given_kwargs.items()}
     try:
-        return fn(*args, **kwargs)
+        answer = fn(*given_args, **given_kwargs)
     except NotImplementedError:
         raise
     except Exception as error:
         raise ExerciseFailed(
             f"{exercise}: your function raised {type(error).__name__}: {error}\n"
-            f"  it was called with: {describe_arguments(args, kwargs)}\n"
+            f"  it was called with: {describe_arguments(given_args, given_kwargs)}\n"
             "hint: run it by hand on a small input like this one; the traceback above shows the line."
         ) from error
+    inputs = [(f"its {_ordinal(i + 1)} argument", arg) for i, arg in enumerate(given_args)]
+    inputs += [(f"its argument {name}=", value) for name, value in given_kwargs.items()]
+    pictures = before[0] + list(before[1].values())
+    for (where, value), picture in zip(inputs, pictures, strict=True):
+        if _snapshot(value) != picture:
+            raise ExerciseFailed(
+                f"{exercise}: your function changed {where} ({describe(value)}): its contents "
+                "differ after the call.\n"
+                "hint: leave the inputs as they are and build new values (x = x.copy() first, "
+                "or y = x + ... rather than x += ..., x[...] = ... or x.assign(...))."
+            )
+    return _bounded(exercise, answer)
 
 
 def checker(
@@ -307,7 +459,10 @@ def checker(
                     "hint: return what the exercise asks for (its docstring gives the type and "
                     "shape); try your function by hand on a small input."
                 ) from None
-            return CheckResult(True, f"{exercise}: correct. {summary}")
+            answer = args[0] if args else next(iter(kwargs.values()), None)
+            saved = remember(check, answer)  # a notebook's function, kept for the capstones
+            kept = f" Saved for the capstones: {saved}" if saved else ""
+            return CheckResult(True, f"{exercise}: correct. {summary}{kept}")
 
         run.__name__, run.__doc__, run.__wrapped__ = check.__name__, check.__doc__, check
         run.needs_tensor = needs_tensor

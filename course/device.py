@@ -99,6 +99,34 @@ def pick_device(prefer: tuple[str, ...] = GPU_ORDER) -> str:
     return "CPU"
 
 
+def backend_report(prefer: tuple[str, ...] = GPU_ORDER) -> list[tuple[str, str]]:
+    """Why `pick_device` chooses what it does: each backend it would try, with "works" or its error.
+
+    ``DEV`` in the environment is reported as the one backend tried. Probing opens each backend; call
+    `pick_device` afterwards to make the choice tinygrad's default again.
+    """
+    if requested := os.environ.get("DEV"):
+        try:
+            _check_requested(requested)
+            return [(f"DEV={requested}", "works")]
+        except DeviceError as error:
+            return [(f"DEV={requested}", str(error).splitlines()[0])]
+    tried = [(device, _probe(device) or "works") for device in prefer]
+    cpu = "works" if clang_path() and _probe("CPU") is None else "needs clang"
+    return [*tried, ("CPU", cpu)]
+
+
+def backend_details(device: str) -> str:
+    """The renderer and compiler tinygrad uses for `device`, and its architecture."""
+    opened = Device[device]
+    renderer, arch = type(opened.renderer).__name__, opened.arch or "-"
+    try:
+        compiler = type(opened.compiler).__name__
+    except RuntimeError:  # a backend may run kernels without compiling them
+        compiler = "none"
+    return f"renderer {renderer}, compiler {compiler}, arch {arch}"
+
+
 def clang_version() -> str:
     """First line of ``clang --version``, shortened to e.g. ``clang 14.0.6``."""
     if (clang := clang_path()) is None:

@@ -4,11 +4,15 @@
 into place when complete, so a crash never leaves half a file under the real name.
 `read_safetensors` checks a weights file's header before it reads a byte of data, and
 `check_finite` refuses tensors that hold NaN or infinity (the trace of a run that diverged).
+`parse_json` reads JSON from a file the user hands us, so nesting too deep for the parser is a
+message rather than a RecursionError. Files and folders get the modes the user's umask allows.
 """
 
+import errno
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 from collections.abc import Callable
@@ -19,11 +23,48 @@ from tinygrad import Tensor, dtypes
 from tinygrad.nn.state import safe_dtypes, safe_load
 
 
+def umask() -> int:
+    """The process's umask (the permission bits every new file and folder must leave out)."""
+    try:  # Linux shows it without changing it
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"^Umask:\s*([0-7]+)", status, re.M).group(1), 8)
+    except (OSError, AttributeError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def file_mode() -> int:
+    """The mode `open()` gives a new file under the current umask (0o644 under umask 022)."""
+    return 0o666 & ~umask()
+
+
+def folder_mode() -> int:
+    """The mode `mkdir` gives a new folder under the current umask (0o755 under umask 022)."""
+    return 0o777 & ~umask()
+
+
+def disk_full(path: str | Path, needed: int | None, error: OSError) -> ValueError:
+    """The message for a write that ran out of space (errno 28, or a disk quota), naming the file
+    and the size."""
+    size = f"{needed:,} bytes" if needed is not None else "its size"
+    return ValueError(
+        f"no space left on the disk to write {path} ({size} needed); nothing was left "
+        f"half-written ({error.strerror or error}).\nhelp: free some space or write elsewhere, "
+        "then run again."
+    )
+
+
 def write_atomic(path: str | Path, content: bytes | Callable[[str], None]) -> Path:
     """Write `content` (bytes, or a function that writes the file named by its argument) to a
     temporary file beside `path`, then rename it into place: the real name never holds a
-    half-written or empty file, and the temporary is removed when writing fails."""
-    path = Path(path)
+    half-written or empty file, and the temporary is removed when writing fails.
+
+    The file gets the mode the umask allows (never wider); a full disk raises a ValueError that
+    names the file and the bytes needed. A symbolic link is followed, as `open` would: its
+    target is replaced and the link stays a link.
+    """
+    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # hidden, and ending in the real suffix: writers such as Pillow choose the format by it
     fd, tmp = tempfile.mkstemp(
@@ -35,11 +76,24 @@ def write_atomic(path: str | Path, content: bytes | Callable[[str], None]) -> Pa
                 f.write(content)
         if callable(content):
             content(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; these are shared data
+        os.chmod(tmp, file_mode())  # mkstemp makes files private; give the umask's mode
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise disk_full(path, len(content) if isinstance(content, bytes) else None, error) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def parse_json(text: str | bytes) -> object:
+    """`json.loads`, with nesting too deep for the parser raised as a ValueError like any other
+    malformed JSON (a file can nest arrays a million deep; Python's parser recurses)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("it nests arrays or objects too deeply to be read") from None
 
 
 def _not_finite(origin: str, name: str) -> ValueError:
@@ -94,7 +148,7 @@ def read_safetensors(path: str | Path) -> dict[str, Tensor]:
         (header_len,) = struct.unpack("<Q", raw[:8])
         if header_len > len(raw) - 8:
             raise ValueError(f"the header claims {header_len} bytes of a {len(raw)}-byte file")
-        header = json.loads(raw[8 : 8 + header_len])
+        header = parse_json(raw[8 : 8 + header_len])
         _check_header(header, len(raw) - 8 - header_len)
     except (ValueError, UnicodeDecodeError) as error:  # JSON errors are ValueErrors
         raise ValueError(
@@ -107,12 +161,19 @@ def read_safetensors(path: str | Path) -> dict[str, Tensor]:
         if name == "__metadata__":
             continue
         dtype = safe_dtypes[entry["dtype"]]
-        if dtype.fmt is None:  # bfloat16 and fp8: numpy cannot hold them
+        start, end = entry["data_offsets"]
+        if dtype == dtypes.bfloat16:  # numpy lacks bfloat16: its bits are a float32's top half
+            bits = np.frombuffer(raw, np.uint16, (end - start) // 2, 8 + header_len + start)
+            array = (bits.astype(np.uint32) << 16).view(np.float32).reshape(entry["shape"])
+            if not np.isfinite(array).all():
+                raise _not_finite(str(path), name)
+            tensors[name] = Tensor(array).cast(dtypes.bfloat16)
+            continue
+        if dtype.fmt is None:  # fp8: numpy cannot hold it
             lazy = lazy or safe_load(str(path))
             tensors[name] = lazy[name]
             check_finite({name: lazy[name]}, str(path))
             continue
-        start, end = entry["data_offsets"]
         array = np.frombuffer(raw, np.dtype(dtype.fmt), offset=8 + header_len + start)
         array = array[: (end - start) // dtype.itemsize].reshape(entry["shape"])
         if array.dtype.kind == "f" and not np.isfinite(array).all():

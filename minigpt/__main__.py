@@ -4,8 +4,10 @@ python -m minigpt train --corpus python-stdlib --out runs/stdlib --steps 2000
 python -m minigpt sample --ckpt runs/stdlib --prompt "def " --tokens 300 --temperature 0.8
 python -m minigpt cache            (the compiled-step cache: folder, entries, size; --clear empties it)
 
-Bad input ends with one `error:` line (exit 2) before any work starts; Ctrl-C ends with exit 130
-and leaves the last complete checkpoint in place.
+Bad input ends with one `error:` line (exit 2) before any work starts, and a refused run leaves
+nothing behind (not even the folders above --out it would have made); Ctrl-C ends with exit 130
+and leaves the last complete checkpoint in place. Sizes whose memory estimate exceeds the machine
+are refused up front (--max-memory-gb sets another limit).
 """
 
 import argparse
@@ -15,11 +17,14 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tinygrad import Tensor
 
 from course.device import DeviceError, describe_device, pick_device
+from course.limits import check_memory
 from minigpt import step_cache
 from minigpt.checkpoint import (
     CheckpointLock,
@@ -31,10 +36,17 @@ from minigpt.checkpoint import (
 from minigpt.compiled import generate
 from minigpt.data import DEFAULT_CORPUS, CharTokenizer, load_corpus, split
 from minigpt.model import GPTConfig, MiniGPT
+from minigpt.sizes import sampling_bytes, training_bytes
 from minigpt.train import TrainConfig, train
 
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
 MAY_BE_ZERO = ("warmup", "seed", "dropout", "weight_decay", "grad_clip")  # the rest must be > 0
+# Sampling appends one token at a time (about 5 ms each for the baby GPT on a 2-core CPU): a
+# million tokens would take hours, so more is refused.
+MAX_SAMPLE_TOKENS = 1_000_000
+MEMORY_HELP = (
+    "refuse a run whose memory estimate exceeds this many GiB (default 80%% of the machine)"
+)
 
 
 def _number(kind: type, allow_zero: bool):
@@ -71,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace the checkpoint in --out instead of resuming"
     )
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--max-memory-gb", type=_number(float, False), default=None, help=MEMORY_HELP)
     train_help = {
         "steps": "optimizer steps in total",
         "batch_size": "sequences per step",
@@ -108,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--temperature",
         type=_number(float, True),
         default=0.8,
-        help="0 = greedy, 1 = as trained",
+        help="0 = greedy (as is anything below 0.001), 1 = as trained",
     )
     s.add_argument(
         "--top-k", type=_number(int, False), default=None, help="sample only the k likeliest tokens"
@@ -117,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_number(int, True), default=None, help="seed for reproducible samples"
     )
     s.add_argument("--no-cache", action="store_true", help="recompute the prefix for every token")
+    s.add_argument("--max-memory-gb", type=_number(float, False), default=None, help=MEMORY_HELP)
 
     c = commands.add_parser("cache", help="show or empty the cache of compiled steps")
     c.add_argument("--clear", action="store_true", help="delete every compiled step in the cache")
@@ -135,25 +149,49 @@ def run_cache(args: argparse.Namespace) -> None:
 
 
 def check_out_path(out: Path) -> None:
-    """--out must be a folder that is not the current one (saving replaces --out as a whole), in a
-    folder where its lock file and checkpoints can be written."""
+    """--out must be a folder that is not the current one (saving replaces --out as a whole) and
+    not a symbolic link, under a folder where its lock file and checkpoints can be written.
+    Nothing is created here: a refused run leaves nothing behind."""
     here = Path.cwd().resolve()
     if out.resolve() == here or out.resolve() in here.parents:
         raise ValueError(
             f"--out {out} is the current folder or one above it; training replaces --out as a "
             "whole.\nhelp: name a new folder, e.g. --out runs/first."
         )
+    if out.is_symlink():
+        raise ValueError(
+            f"--out {out} is a symbolic link; training replaces --out as a whole, which would "
+            f"replace the link.\nhelp: name the real folder, --out {out.resolve()}."
+        )
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file.\nhelp: name a folder, e.g. --out runs/first.")
+    existing = next(p for p in out.parents if p.exists() or p.is_symlink())
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out.parent):
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file")
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         raise ValueError(
-            f"cannot write next to --out {out} ({error.strerror or error}).\n"
+            f"cannot write next to --out {out} ({getattr(error, 'strerror', None) or error}).\n"
             "help: choose an --out inside a folder you can write to."
         ) from None
+
+
+@contextmanager
+def removing_made_folders(out: Path) -> Iterator[None]:
+    """Remove the folders above `out` that the block created (the empty ones) when it fails, so
+    that a refused or interrupted run leaves nothing behind."""
+    missing = [p for p in out.parents if not p.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for folder in missing:
+            try:
+                folder.rmdir()  # only an empty folder: never anything the run saved
+            except OSError:
+                break
+        raise
 
 
 def check_out_dir(out: Path, resume: bool, force: bool) -> None:
@@ -162,6 +200,13 @@ def check_out_dir(out: Path, resume: bool, force: bool) -> None:
         raise ValueError(f"--out {out} is not writable.\nhelp: choose a folder you can write to.")
     if recover_interrupted_save(out):
         print(f"restored {out} from .{out.name}.old, left by an interrupted save")
+    if other := foreign_entries(out):
+        raise ValueError(
+            f"--out {out} holds files that are not part of a checkpoint "
+            f"({', '.join(other[:5])}); training replaces the folder as a whole.\n"
+            "help: choose a new or empty folder for --out, or move those files out "
+            "(nothing was changed)."
+        )
     if resume:
         if not is_checkpoint(out):
             raise ValueError(
@@ -169,11 +214,12 @@ def check_out_dir(out: Path, resume: bool, force: bool) -> None:
                 "help: point --out at an earlier run, or start without --resume."
             )
         return
-    if other := foreign_entries(out):
+    if out.is_dir() and any(out.iterdir()) and not is_checkpoint(out):
         raise ValueError(
-            f"--out {out} holds files that are not part of a checkpoint "
-            f"({', '.join(other[:5])}); training replaces the folder as a whole.\n"
-            "help: choose a new or empty folder for --out (nothing was changed)."
+            f"--out {out} holds files named like a checkpoint's, but no checkpoint that "
+            "`python -m minigpt train` wrote (no marker, no config.json in its format); training "
+            "would replace them.\nhelp: choose a new or empty folder for --out (nothing was "
+            "changed)."
         )
     if is_checkpoint(out) and not force:
         raise ValueError(
@@ -182,37 +228,9 @@ def check_out_dir(out: Path, resume: bool, force: bool) -> None:
         )
 
 
-def run_train(args: argparse.Namespace) -> None:
-    out = Path(os.path.abspath(args.out))  # "runs/x/.." becomes "runs": a name to lock
-    if args.resume and args.force:
-        raise ValueError("--resume and --force contradict each other.\nhelp: pick one.")
-    check_out_path(out)
-    with CheckpointLock(out):  # one run at a time writes to --out
-        check_out_dir(out, args.resume, args.force)
-        _train(args, out)
-
-
-def _train(args: argparse.Namespace, out: Path) -> None:
-    text = load_corpus(args.corpus, args.sha256)
-    Tensor.manual_seed(args.seed)  # the initial weights of a new run, and dropout
-    checkpoint = None
-    if args.resume:  # the model, its tokenizer and the run so far, read once
-        model, tokenizer, checkpoint = load_checkpoint(out)
-    else:
-        tokenizer = CharTokenizer.from_text(text)
-        sizes = {name: getattr(args, name) for name in MODEL_FLAGS}
-        model = MiniGPT(GPTConfig(vocab_size=tokenizer.vocab_size, **sizes))
-    config = model.config
-    train_tokens, val_tokens = split(tokenizer.encode(text), 0.9)
-    for part, tokens in (("training", train_tokens), ("validation", val_tokens)):
-        if len(tokens) <= config.block_size:
-            raise ValueError(
-                f"corpus {args.corpus}: its {part} part has {len(tokens)} characters, too few "
-                f"for one window of block_size + 1 = {config.block_size + 1}.\n"
-                f"help: use a corpus of at least {10 * (config.block_size + 2):,} characters "
-                "(a tenth is kept for validation) or a smaller --block-size."
-            )
-    train_config = TrainConfig(
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The training flags as a checked TrainConfig (before any work)."""
+    return TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -225,6 +243,61 @@ def _train(args: argparse.Namespace, out: Path) -> None:
         checkpoint_interval=args.checkpoint_interval,
         seed=args.seed,
     )
+
+
+def check_training_memory(config: GPTConfig, args: argparse.Namespace) -> None:
+    """Refuse a model and batch whose training would not fit in memory, before building it."""
+    check_memory(
+        training_bytes(config, args.batch_size),
+        f"training {config} with --batch-size {args.batch_size}",
+        "use a smaller --n-embd, --n-layer, --block-size or --batch-size, or raise the limit "
+        "with --max-memory-gb if the machine has the memory.",
+        args.max_memory_gb,
+    )
+
+
+def run_train(args: argparse.Namespace) -> None:
+    out = Path(os.path.abspath(args.out))  # "runs/x/.." becomes "runs": a name to lock
+    if args.resume and args.force:
+        raise ValueError("--resume and --force contradict each other.\nhelp: pick one.")
+    check_out_path(out)
+    config = train_config(args)
+    sizes = {name: getattr(args, name) for name in MODEL_FLAGS}
+    if not args.resume:  # a lower bound (one character) before the corpus is read
+        check_training_memory(GPTConfig(vocab_size=1, **sizes), args)
+    with removing_made_folders(out), CheckpointLock(out):  # one run at a time writes to --out
+        check_out_dir(out, args.resume, args.force)
+        _train(args, out, config, sizes)
+
+
+def _train(args: argparse.Namespace, out: Path, train_config: TrainConfig, sizes: dict) -> None:
+    checkpoint = None
+    if args.resume:  # the model, its tokenizer and the run so far, read once, before the corpus
+        model, tokenizer, checkpoint = load_checkpoint(out)
+        if tokenizer is None:
+            raise ValueError(
+                f"--resume but {out} has no tokenizer.json, so the corpus cannot be encoded as "
+                "the model was trained.\nhelp: restore tokenizer.json from a copy of the run, or "
+                "start a new run into another --out."
+            )
+        check_training_memory(model.config, args)
+    text = load_corpus(args.corpus, args.sha256)
+    Tensor.manual_seed(args.seed)  # the initial weights of a new run, and dropout
+    if not args.resume:
+        tokenizer = CharTokenizer.from_text(text)
+        config = GPTConfig(vocab_size=tokenizer.vocab_size, **sizes)
+        check_training_memory(config, args)
+        model = MiniGPT(config)
+    config = model.config
+    train_tokens, val_tokens = split(tokenizer.encode(text), 0.9)
+    for part, tokens in (("training", train_tokens), ("validation", val_tokens)):
+        if len(tokens) <= config.block_size:
+            raise ValueError(
+                f"corpus {args.corpus}: its {part} part has {len(tokens)} characters, too few "
+                f"for one window of block_size + 1 = {config.block_size + 1}.\n"
+                f"help: use a corpus of at least {10 * (config.block_size + 2):,} characters "
+                "(a tenth is kept for validation) or a smaller --block-size."
+            )
     print(describe_device())
     print(f"corpus {args.corpus}: {len(text):,} characters, vocabulary {tokenizer.vocab_size}")
     print(f"model: {model.num_params():,} parameters, {config}")
@@ -241,7 +314,19 @@ def _train(args: argparse.Namespace, out: Path) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> None:
+    if args.tokens > MAX_SAMPLE_TOKENS:
+        raise ValueError(
+            f"--tokens {args.tokens:,} would take hours (about 5 ms a token for the baby GPT on "
+            f"a laptop CPU), more than the limit of {MAX_SAMPLE_TOKENS:,}.\nhelp: sample at most "
+            f"{MAX_SAMPLE_TOKENS:,} tokens a run."
+        )
     model, tokenizer, _ = load_checkpoint(args.ckpt, with_optimizer=False)
+    check_memory(
+        sampling_bytes(model.config),
+        f"sampling from {model.config}",
+        "sample on a machine with more memory, or raise the limit with --max-memory-gb.",
+        args.max_memory_gb,
+    )
     if tokenizer is None:
         raise ValueError(
             f"{args.ckpt} has no tokenizer.json, so text cannot be encoded.\n"

@@ -5,8 +5,14 @@ sampling fast. Shapes: B batch, nh heads, T positions, hs head size, C = nh * hs
 """
 
 import math
+from collections.abc import Callable
 
 from tinygrad import Tensor, UOp, dtypes, nn
+
+# x (B, T, C), c_attn's weight (3C, C) and bias (3C,), c_proj's weight (C, C) and bias (C,), nh
+AttentionFn = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, int], Tensor]
+# q, k, v (B, nh, 1, hs), cache_k, cache_v (B, nh, S, hs), pos -> (out, cache_k, cache_v)
+DecodeStep = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, UOp], tuple[Tensor, Tensor, Tensor]]
 
 
 def _check_qkv(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> None:
@@ -92,11 +98,20 @@ class KVCache:
 
     Fixed-size buffers of `max_len` slots (the model's block_size): the shapes never change, so the
     one-token decoding step can be compiled once with TinyJit and replayed. Slots past the current
-    position hold stale numbers; the mask from `visible` hides them.
+    position hold stale numbers; the mask from `visible` hides them. A `decode_step` (lesson 7's
+    exercise: write slot pos, attend over slots 0 .. pos) replaces `append` and the attention
+    that follows it for one new token.
     """
 
-    def __init__(self, batch_size: int, n_head: int, max_len: int, head_size: int):
-        self.max_len = max_len
+    def __init__(
+        self,
+        batch_size: int,
+        n_head: int,
+        max_len: int,
+        head_size: int,
+        decode_step: DecodeStep | None = None,
+    ):
+        self.max_len, self.decode_step = max_len, decode_step
         self.k = Tensor.zeros(batch_size, n_head, max_len, head_size).contiguous().realize()
         self.v = Tensor.zeros(batch_size, n_head, max_len, head_size).contiguous().realize()
 
@@ -128,15 +143,19 @@ class MultiHeadAttention:
 
     One fused projection `c_attn` makes q, k and v for all heads at once (C -> 3C); the heads run in
     parallel as a batch axis; `c_proj` mixes their outputs back into the residual stream.
+    `attention` (lesson 2's exercise, same weights) replaces this computation on passes without
+    a cache or maps; its attention weights get no dropout.
     """
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float = 0.0, attention: AttentionFn | None = None
+    ):
         if n_head <= 0 or n_embd % n_head != 0:
             raise ValueError(
                 f"n_embd={n_embd} cannot be split into n_head={n_head} equal heads.\n"
                 "help: choose n_head > 0 that divides n_embd (for example n_embd=128, n_head=4)."
             )
-        self.n_head, self.dropout = n_head, dropout
+        self.n_head, self.dropout, self.attention = n_head, dropout, attention
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)
         self.c_proj = nn.Linear(n_embd, n_embd)
 
@@ -154,6 +173,9 @@ class MultiHeadAttention:
         """
         B, T, C = x.shape
         hs = C // self.n_head
+        if self.attention is not None and cache is None and maps is None:
+            weights = (self.c_attn.weight, self.c_attn.bias, self.c_proj.weight, self.c_proj.bias)
+            return self.attention(x, *weights, self.n_head).dropout(self.dropout)  # (B, T, C)
         # contiguous_backward stores the gradient of the fused projection (B, T, 3C) once: the
         # two matmuls of c_attn's backward then read one dense array instead of gathering dq, dk
         # and dv from three buffers at every step of their loops (~2x slower kernels on a CPU).
@@ -166,6 +188,11 @@ class MultiHeadAttention:
         causal, mask = True, None
         if cache is not None and pos is None:
             cache.store_prefix(k, v)
+        elif cache is not None and cache.decode_step is not None:
+            y, cache_k, cache_v = cache.decode_step(q, k, v, cache.k, cache.v, pos)  # (B,nh,1,hs)
+            cache.k.assign(cache_k)  # (B, nh, max_len, hs)
+            cache.v.assign(cache_v)
+            return self.c_proj(y.transpose(1, 2).reshape(B, T, C)).dropout(self.dropout)
         elif cache is not None:
             k, v = cache.append(k, v, pos)  # (B, nh, max_len, hs)
             causal, mask = False, cache.visible(pos)

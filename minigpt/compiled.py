@@ -37,6 +37,7 @@ from tinygrad.nn.state import get_state_dict
 from tinygrad.uop.ops import Ops, UOp
 
 from minigpt import step_cache, tuning
+from minigpt.attention import DecodeStep
 from minigpt.model import Decoder, Ids, MiniGPT
 
 
@@ -284,25 +285,39 @@ class CompiledDecoder(Decoder):
     with tinygrad's load_state_dict, makes a new decoder).
     """
 
-    _kept: "weakref.WeakKeyDictionary[MiniGPT, dict[tuple[int, bool], CompiledDecoder]]" = (
+    _kept: "weakref.WeakKeyDictionary[MiniGPT, dict[tuple, CompiledDecoder]]" = (
         weakref.WeakKeyDictionary()
     )
 
     @classmethod
-    def for_model(cls, model: MiniGPT, batch_size: int, use_cache: bool) -> "CompiledDecoder":
+    def for_model(
+        cls,
+        model: MiniGPT,
+        batch_size: int,
+        use_cache: bool,
+        decode_step: DecodeStep | None = None,
+    ) -> "CompiledDecoder":
         decoders = cls._kept.setdefault(model, {})
-        decoder = decoders.get((batch_size, use_cache))
+        key = (batch_size, use_cache, decode_step)
+        decoder = decoders.get(key)
         if decoder is None or not decoder.weights_unchanged():
-            decoder = decoders[(batch_size, use_cache)] = cls(model, batch_size, use_cache)
+            decoder = decoders[key] = cls(model, batch_size, use_cache, decode_step)
         return decoder
 
-    def __init__(self, model: MiniGPT, batch_size: int, use_cache: bool):
+    def __init__(
+        self,
+        model: MiniGPT,
+        batch_size: int,
+        use_cache: bool,
+        decode_step: DecodeStep | None = None,
+    ):
         # a weak reference: the table above maps the model to this decoder and must not keep it alive
-        super().__init__(weakref.proxy(model), batch_size, use_cache)
+        super().__init__(weakref.proxy(model), batch_size, use_cache, decode_step)
         caches = [t for cache in self.caches or [] for t in (cache.k, cache.v)]
         what = {"step": "decode", "model": model.config.to_dict(), "batch": batch_size}
+        ours = cacheable(model) and decode_step is None  # a learner's decode step is never stored
         self.stored = StoredSteps(
-            {**what, "kv_cache": use_cache} if cacheable(model) else None,
+            {**what, "kv_cache": use_cache} if ours else None,
             [*get_state_dict(model).values(), *caches],
         )
         loaded = self.stored.load()  # points the model's weights at the loaded steps' buffers
@@ -345,10 +360,16 @@ def generate(
     top_k: int | None = None,
     seed: int | None = None,
     use_cache: bool = True,
+    decode_step: DecodeStep | None = None,
 ) -> np.ndarray:
     """`model.generate(...)` with compiled decoding steps, kept for the next call: the same
-    tokens for the same seed, each one a TinyJit replay."""
+    tokens for the same seed, each one a TinyJit replay. `decode_step` (lesson 7's exercise,
+    in tinygrad) runs inside the compiled one-token step."""
     tokens = np.asarray(idx.numpy() if isinstance(idx, Tensor) else idx)
+    if decode_step is not None and not use_cache:  # model.generate names the problem
+        return model.generate(tokens, max_new_tokens, use_cache=False, decode_step=decode_step)
     # ids that are not (B, T) get no decoder: model.generate names the problem
-    decoder = CompiledDecoder.for_model(model, len(tokens), use_cache) if tokens.ndim == 2 else None
+    decoder = None
+    if tokens.ndim == 2:
+        decoder = CompiledDecoder.for_model(model, len(tokens), use_cache, decode_step)
     return model.generate(tokens, max_new_tokens, temperature, top_k, seed, use_cache, decoder)

@@ -1,18 +1,13 @@
 """Text in, token ids out: a character tokenizer, corpora, synthetic tasks and batches (lesson 4).
 
 The default corpus needs no network: a fixed list of pure-Python standard-library modules
-(`STDLIB_MODULES`, about 1.1 MB), read from the running interpreter's own stdlib directory. Every
-module on the list exists as a single file in Python 3.11 and 3.12; the text is the same on every
-run with the same Python version (it differs slightly between versions, as the modules evolve).
+(`STDLIB_MODULES`, about 1.1 MB) as CPython 3.11.7 ships them, stored in the package
+(`minigpt/corpus/`, with the Python Software Foundation licence beside it) and checked against
+its sha256 on every load, so every machine and every Python version trains on the same bytes.
 """
 
 import hashlib
-import http.client
 import json
-import os
-import re
-import sysconfig
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -20,19 +15,23 @@ from pathlib import Path
 
 import numpy as np
 
-from course.files import write_atomic
+from course.files import parse_json, write_atomic
+from minigpt.download import DOWNLOAD_MAX_BYTES, check_sha256, download
 
 DEFAULT_CORPUS = "python-stdlib"
-# Sorted; readable, general-purpose modules that are plain .py files in both 3.11 and 3.12.
+STDLIB_CORPUS = Path(__file__).resolve().parent / "corpus" / "python_stdlib.txt"
+STDLIB_CORPUS_SHA256 = "b6577583bc8e98684165e6a13699f0fe540ac377370e43dcf2c723cb272b7db7"
+# lesson 4's model trained longer on that corpus; its README gives the command, losses and samples
+STDLIB_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "stdlib-gpt"
+# Sorted: the modules of the shipped corpus, in its order (readable, general-purpose code).
 STDLIB_MODULES = (
     "argparse", "bisect", "calendar", "configparser", "contextlib", "copy", "csv", "dataclasses",
     "difflib", "enum", "fractions", "functools", "heapq", "inspect", "pprint", "queue", "random",
     "shutil", "statistics", "string", "textwrap", "threading", "tokenize", "typing",
 )  # fmt: skip
 SYNTHETIC_TASKS = ("copy", "reverse", "previous")
+MAX_CORPUS_BYTES = DOWNLOAD_MAX_BYTES  # a local corpus may be no larger than a download
 SEPARATOR = "|"  # between question and answer in the synthetic tasks
-DOWNLOAD_SECONDS = 300.0  # a download that takes longer in total is abandoned
-DOWNLOAD_MAX_BYTES = 200_000_000  # corpora are text: anything larger is refused
 
 
 class CharTokenizer:
@@ -89,7 +88,7 @@ class CharTokenizer:
 
     @classmethod
     def from_json(cls, text: str) -> "CharTokenizer":
-        data = json.loads(text)
+        data = parse_json(text)
         if not isinstance(data, dict) or data.get("type") != "char" or "chars" not in data:
             raise ValueError(
                 f'expected a JSON object with "type": "char", got {text[:60]!r}.\n'
@@ -114,122 +113,43 @@ class CharTokenizer:
 
 
 def stdlib_text() -> str:
-    """The default corpus: `STDLIB_MODULES` from this Python's stdlib, each under a header line."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    parts = []
-    for name in STDLIB_MODULES:
-        path = stdlib / f"{name}.py"
-        if not path.is_file():
-            raise ValueError(
-                f"the standard-library module {path} is missing, so the {DEFAULT_CORPUS!r} "
-                "corpus cannot be built.\nhelp: use a full CPython installation, or pass a text "
-                "file or URL to load_corpus."
-            )
-        parts.append(f"# ---- {name}.py ----\n" + path.read_text(encoding="utf-8"))
-    return "\n".join(parts)
-
-
-def cache_dir() -> Path:
-    """Where downloaded corpora are kept: $MINIGPT_CACHE, else ~/.cache/minigpt."""
-    return Path(os.environ.get("MINIGPT_CACHE") or Path.home() / ".cache" / "minigpt")
-
-
-def _fetch(url: str) -> bytes:
-    """The body of `url`, within DOWNLOAD_SECONDS in total and DOWNLOAD_MAX_BYTES in size.
-
-    Reads one network chunk at a time (`read1`) so that a server trickling bytes cannot stretch
-    the download past the deadline; a body shorter than its Content-Length is an error.
-    """
-    deadline = time.monotonic() + DOWNLOAD_SECONDS
-    with urllib.request.urlopen(url, timeout=min(60.0, DOWNLOAD_SECONDS)) as response:
-        declared = response.headers.get("Content-Length")
-        declared = int(declared) if declared and declared.isdigit() else None
-        if declared is not None and declared > DOWNLOAD_MAX_BYTES:
-            raise OSError(f"it is {declared:,} bytes, more than {DOWNLOAD_MAX_BYTES:,}")
-        chunks, size = [], 0
-        while chunk := response.read1(1 << 16):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > DOWNLOAD_MAX_BYTES:
-                raise OSError(f"it is larger than {DOWNLOAD_MAX_BYTES:,} bytes")
-            if time.monotonic() > deadline:
-                raise OSError(f"it took more than {DOWNLOAD_SECONDS:g} s ({size:,} bytes so far)")
-    if declared is not None and size != declared:
-        raise OSError(f"the server sent {size:,} of {declared:,} bytes")
-    return b"".join(chunks)
-
-
-def _cache_path(url: str) -> Path:
-    """A short, safe file name in `cache_dir()`: a hash of the URL plus the URL's file name."""
-    folder = cache_dir()
-    if folder.exists() and not folder.is_dir():
+    """The default corpus: `STDLIB_MODULES` of CPython 3.11.7, each under a header line, read from
+    the copy shipped in the package and checked against `STDLIB_CORPUS_SHA256`."""
+    data = STDLIB_CORPUS.read_bytes()
+    if hashlib.sha256(data).hexdigest() != STDLIB_CORPUS_SHA256:
         raise ValueError(
-            f"the download cache {folder} is a file, not a folder.\n"
-            "help: point MINIGPT_CACHE at a folder (or unset it to use ~/.cache/minigpt)."
+            f"{STDLIB_CORPUS} does not have the sha256 {STDLIB_CORPUS_SHA256}: the shipped corpus "
+            "was changed.\nhelp: reinstall the package (or restore the file with git checkout)."
         )
-    name = Path(urllib.parse.urlparse(url).path).name or "corpus.txt"
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-80:]  # file systems allow 255 bytes a name
-    return folder / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
-
-
-def _check_sha256(data: bytes, sha256: str | None, origin: str) -> None:
-    if sha256 is not None and (got := hashlib.sha256(data).hexdigest()) != sha256.lower():
-        raise ValueError(
-            f"{origin} has sha256 {got}, expected {sha256}.\n"
-            "help: the file changed or the download was damaged; check the URL and the checksum "
-            "(a damaged cached copy can simply be deleted)."
-        )
-
-
-def download(url: str, sha256: str | None = None) -> Path:
-    """Download `url` once into `cache_dir()` (atomically) and return the cached file's path.
-
-    Plain http needs `sha256`: without TLS anyone on the way could change the text unnoticed.
-    """
-    if urllib.parse.urlparse(url).scheme == "http" and sha256 is None:
-        raise ValueError(
-            f"{url} uses plain http, which anyone on the network path can alter.\n"
-            "help: use an https URL, or give the file's checksum with sha256= (--sha256)."
-        )
-    path = _cache_path(url)
-    if path.is_file():
-        _check_sha256(path.read_bytes(), sha256, f"cached file {path}")
-        return path
-    try:
-        data = _fetch(url)
-    except (OSError, http.client.HTTPException, ValueError) as error:
-        raise ValueError(
-            f"could not download {url}: {error}.\n"
-            "help: check the URL and the network, or download the file yourself and pass its path."
-        ) from None
-    _check_sha256(data, sha256, url)
-    try:
-        write_atomic(path, data)
-    except OSError as error:
-        raise ValueError(
-            f"could not write the download cache {path} ({error.strerror}).\n"
-            "help: point MINIGPT_CACHE at a writable folder."
-        ) from None
-    return path
+    return data.decode("utf-8")
 
 
 def load_corpus(source: str = DEFAULT_CORPUS, sha256: str | None = None) -> str:
-    """Text of a corpus: "python-stdlib", a local text file, or an http(s)/file URL (cached).
+    """Text of a corpus: "python-stdlib", a local text file or file:// URL (read afresh each
+    time), or an http(s) URL (downloaded once, cached).
 
-    `sha256`, when given, must match the file's bytes (checked for files and URLs).
+    `sha256`, when given, must match the file's bytes (checked for files and URLs). A file
+    larger than MAX_CORPUS_BYTES is refused before it is read.
     """
     if source == DEFAULT_CORPUS:
         return stdlib_text()
-    if urllib.parse.urlparse(source).scheme in ("http", "https", "file"):
+    url = urllib.parse.urlparse(source)
+    if url.scheme in ("http", "https"):
         path = download(source, sha256)
     else:
-        path = Path(source)
-        if not path.is_file():
+        path = Path(urllib.request.url2pathname(url.path) if url.scheme == "file" else source)
+        if not path.is_file() or (url.scheme == "file" and url.netloc not in ("", "localhost")):
             raise ValueError(
                 f"corpus {source!r} is not a file, an http(s)/file URL, or {DEFAULT_CORPUS!r}.\n"
                 "help: check the path, or use the built-in corpus: load_corpus()."
             )
-        _check_sha256(path.read_bytes(), sha256, str(path))
+        if (size := path.stat().st_size) > MAX_CORPUS_BYTES:
+            raise ValueError(
+                f"corpus {source!r} is {size:,} bytes, more than the limit of "
+                f"{MAX_CORPUS_BYTES:,} (encoding it would take several times that in memory)."
+                "\nhelp: train on a part of it, e.g. `head -c 100000000 big.txt > part.txt`."
+            )
+        check_sha256(path.read_bytes(), sha256, str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:

@@ -11,16 +11,19 @@ once, in numpy, instead).
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from tinygrad import Tensor, UOp, Variable, dtypes, nn
 from tinygrad.nn.state import get_parameters, get_state_dict
 
-from minigpt.attention import KVCache
+from minigpt.attention import AttentionFn, DecodeStep, KVCache
 from minigpt.transformer import Block, LayerNorm
 
 Ids = Tensor | np.ndarray | list
+# x (B, T, C), one block's state dict ("ln1.weight", "attn.c_attn.weight", ...), n_head -> (B, T, C)
+BlockFn = Callable[[Tensor, dict[str, Tensor], int], Tensor]
 
 
 @dataclass
@@ -59,19 +62,27 @@ class GPTConfig:
 
 
 class MiniGPT:
-    """GPT-2 style decoder: `model(idx)` maps token ids (B, T) to next-token logits (B, T, V)."""
+    """GPT-2 style decoder: `model(idx)` maps token ids (B, T) to next-token logits (B, T, V).
 
-    def __init__(self, config: GPTConfig):
+    `attention` (lesson 2's exercise) and `block` (lesson 3's: a whole block from its weights)
+    replace the package's computations on passes without a KV cache (training, evaluation, full
+    passes of sampling); the weights, their names and their initialisation stay the same.
+    """
+
+    def __init__(
+        self, config: GPTConfig, attention: AttentionFn | None = None, block: BlockFn | None = None
+    ):
         if not isinstance(config, GPTConfig):
             raise TypeError(
                 f"MiniGPT needs a GPTConfig, got {type(config).__name__}.\n"
                 "help: MiniGPT(GPTConfig(vocab_size=..., block_size=...))."
             )
-        self.config = config
+        self.config, self.block_forward = config, block
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
         self.blocks = [
-            Block(config.n_embd, config.n_head, config.dropout) for _ in range(config.n_layer)
+            Block(config.n_embd, config.n_head, config.dropout, attention)
+            for _ in range(config.n_layer)
         ]
         self.ln_f = LayerNorm(config.n_embd)
         if not config.tie_weights:
@@ -150,7 +161,10 @@ class MiniGPT:
         pos_emb = self.pos_emb.weight.shrink((rows, None))  # (T, C) or (1, C)
         x = (self.tok_emb(idx) + pos_emb).dropout(self.config.dropout)  # (B, T, C)
         for i, block in enumerate(self.blocks):
-            x = block(x, caches[i] if caches else None, pos, maps)  # (B, T, C)
+            if self.block_forward is not None and not caches and maps is None:
+                x = self.block_forward(x, get_state_dict(block), self.config.n_head)  # (B, T, C)
+            else:
+                x = block(x, caches[i] if caches else None, pos, maps)  # (B, T, C)
         return self.head(self.ln_f(x))  # (B, T, V)
 
     def head(self, x: Tensor) -> Tensor:
@@ -174,11 +188,13 @@ class MiniGPT:
         seed: int | None = None,
         use_cache: bool = True,
         decoder: "Decoder | None" = None,
+        decode_step: DecodeStep | None = None,
     ) -> np.ndarray:
         """Extend each row of `idx` (B, T) by `max_new_tokens` sampled tokens; returns numpy ids.
 
         Each token is drawn from softmax(logits / temperature), restricted to the `top_k` most
-        likely tokens when given; `temperature=0` picks the most likely token. A numpy Generator
+        likely tokens when given; `temperature=0` picks the most likely token, and so does any
+        temperature below `GREEDY_BELOW` (dividing by it could overflow). A numpy Generator
         seeded by `seed` draws the tokens, so the same seed gives the same text.
 
         With `use_cache`, the prompt runs once to fill a KV cache, then each new token costs one
@@ -187,6 +203,7 @@ class MiniGPT:
         forward pass over the last block_size tokens, exactly as without the cache. Both paths
         give the same tokens for the same seed. `decoder` runs those passes (default: a
         `Decoder`, step by step; `minigpt.compiled.generate` passes compiled ones).
+        `decode_step` (lesson 7's exercise) runs the attention of each one-token pass.
         """
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
             raise ValueError(f"max_new_tokens={max_new_tokens!r}; expected an int >= 0.")
@@ -199,6 +216,13 @@ class MiniGPT:
                 f"max_new_tokens={max_new_tokens}, temperature={temperature}; both must be >= 0.\n"
                 "help: temperature 1.0 samples the model as trained, lower is more conservative."
             )
+        if decode_step is not None and (not use_cache or decoder is not None):
+            raise ValueError(
+                "decode_step runs only in one-token passes over a KV cache, and here "
+                f"use_cache={use_cache}, decoder={type(decoder).__name__}.\n"
+                "help: pass decode_step with use_cache=True and no decoder (a decoder takes its "
+                "own: Decoder(model, batch_size, True, decode_step))."
+            )
         if top_k is not None and not 1 <= top_k <= self.config.vocab_size:
             raise ValueError(
                 f"top_k={top_k}; expected None or 1..vocab_size={self.config.vocab_size}.\n"
@@ -208,7 +232,7 @@ class MiniGPT:
         S = self.config.block_size
         self.check_ids(tokens[:, -S:] if tokens.ndim == 2 else tokens)
         rng = np.random.default_rng(seed)
-        decoder = decoder or Decoder(self, tokens.shape[0], use_cache)
+        decoder = decoder or Decoder(self, tokens.shape[0], use_cache, decode_step)
         logits = decoder.full(tokens)  # (B, V) after the (cropped) prompt
         for i in range(max_new_tokens):
             next_ids = _sample(logits, temperature, top_k, rng)  # (B,)
@@ -225,15 +249,22 @@ class MiniGPT:
 class Decoder:
     """The forward passes of sampling, at fixed shapes: `full` runs the last block_size tokens
     (right-padded; causal attention keeps padding from reaching real positions) and, with a
-    cache, fills it; `step` runs one token at a position, reading and extending the cache."""
+    cache, fills it; `step` runs one token at a position, reading and extending the cache (with
+    `decode_step`, if given, as the attention of that pass)."""
 
-    def __init__(self, model: MiniGPT, batch_size: int, use_cache: bool):
+    def __init__(
+        self,
+        model: MiniGPT,
+        batch_size: int,
+        use_cache: bool,
+        decode_step: DecodeStep | None = None,
+    ):
         c = model.config
         self.model, self.block_size = model, c.block_size
         self.caches = None
         if use_cache:
             self.caches = [
-                KVCache(batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+                KVCache(batch_size, c.n_head, c.block_size, c.n_embd // c.n_head, decode_step)
                 for _ in range(c.n_layer)
             ]
         self.position = Variable("pos", 0, c.block_size - 1)  # one step serves every position
@@ -268,12 +299,18 @@ class Decoder:
         return self.forward_step(token, self.position.bind(position)).numpy()
 
 
+# Below this temperature sampling is greedy: float32 logits (at most 3.4e38) divided by 1e-3
+# stay finite in float64, while smaller temperatures can overflow to inf - inf = NaN, and only
+# logits within about 0.03 of the largest could still be drawn anyway.
+GREEDY_BELOW = 1e-3
+
+
 def _sample(
     logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator
 ) -> np.ndarray:
     """Draw one token id per row of logits (B, V), in float64 numpy."""
     logits = logits.astype(np.float64)
-    if temperature == 0:
+    if temperature < GREEDY_BELOW:
         return logits.argmax(axis=-1)
     logits = logits / temperature
     if top_k is not None:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from minigpt.data import cache_dir
+from minigpt.download import cache_dir
 
 FORMAT = 1  # bump when the entry layout changes: older entries are then rebuilt
 MAGIC = b"minigpt compiled step\n"

@@ -10,6 +10,7 @@ because a Python number would be frozen into the compiled step.
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -19,13 +20,17 @@ from tinygrad.nn.optim import AdamW, OptimizerGroup
 from tinygrad.nn.state import get_state_dict
 from tqdm import tqdm  # plain text: works in notebooks without ipywidgets
 
-from minigpt.checkpoint import CheckpointInfo, save_checkpoint
+from minigpt.checkpoint import CheckpointInfo, check_replaceable, save_checkpoint
 from minigpt.compiled import StepInputs, StoredSteps, cacheable, compile_step
 from minigpt.data import CharTokenizer, SyntheticTask, get_batch
 from minigpt.model import MiniGPT
 
 # 1-D token ids (random windows are cut from it), or fixed rows (x, y) with y = -1 where ignored
 TokenData = np.ndarray | tuple[np.ndarray, np.ndarray] | SyntheticTask
+LossFn = Callable[[Tensor, Tensor], Tensor]  # logits (B, T, V), targets (B, T) -> mean loss
+ClipFn = Callable[[list[Tensor], float], Tensor]  # gradients, max_norm -> the factor for all
+# param, grad, m, v, t (1,), lr (1,), config -> (param, m, v), all Tensors: lesson 4's AdamW
+UpdateFn = Callable[..., tuple[Tensor, Tensor, Tensor]]
 
 
 @dataclass
@@ -140,6 +145,13 @@ def clip_grad_norm(params: list[Tensor], max_norm: float) -> Tensor:
     return norm
 
 
+def clip_scale(grads: list[Tensor], max_norm: float) -> Tensor:
+    """The factor `clip_grad_norm` multiplies every gradient by: min(1, max_norm / (norm + 1e-6))
+    with the global L2 norm of all `grads` together. Lazy: runs inside the compiled step."""
+    norm = Tensor.stack(*[g.square().sum() for g in grads]).sum().sqrt()
+    return (max_norm / (norm + 1e-6)).minimum(1.0)
+
+
 def _check_data(data: TokenData, model: MiniGPT, what: str) -> TokenData:
     """Check token data once, in numpy, so the training steps need no device round trip."""
     V, S = model.config.vocab_size, model.config.block_size
@@ -188,6 +200,10 @@ def train(
     progress: bool = True,
     out_dir: str | Path | None = None,
     resume: CheckpointInfo | None = None,
+    loss: LossFn = cross_entropy,
+    schedule: Callable[[int, TrainConfig], float] = learning_rate,
+    clip: ClipFn = clip_scale,
+    update: UpdateFn | None = None,
 ) -> TrainResult:
     """Train `model` in place for `config.steps` steps and return the measured losses.
 
@@ -195,8 +211,20 @@ def train(
     With `out_dir`, checkpoints (including `tokenizer`) are saved there. To continue a run, pass
     the model and info that `load_checkpoint` returned as `model` and `resume`: training goes on
     from the saved step with the saved AdamW state and losses.
+
+    The pieces of a step can be swapped for the learner's own (lesson 4's exercises, the capstone
+    of lesson 13): `loss` (tinygrad, inside the compiled step), `schedule` (Python, before each
+    step), `clip` (tinygrad: the factor for all gradients) and `update`, one AdamW update of one
+    tensor (tinygrad; None: the package's AdamW, whose state checkpoints keep).
     """
     config = config or TrainConfig()
+    if out_dir is not None:  # refused now, not at the first save after compiling and training
+        check_replaceable(Path(out_dir))
+    if update is not None and (out_dir is not None or resume is not None):
+        raise ValueError(
+            "train(update=...) keeps its own moments, which checkpoints do not hold, so it cannot "
+            "save (out_dir) or resume.\nhelp: train without out_dir and resume, or with update=None."
+        )
     train_data = _check_data(train_tokens, model, "train_tokens")
     val_data = _check_data(val_tokens, model, "val_tokens")
     S, B = model.config.block_size, config.batch_size
@@ -205,27 +233,36 @@ def train(
     if resume is not None:
         result = _resume(model, optimizer, resume)
     params = optimizer.params
-    # the compiled steps of an earlier process with the same shapes and settings, if stored
+    moments: list[list[Tensor]] = [[], []]  # first and second moments of the learner's AdamW
+    if update is not None:
+        moments = [[Tensor.zeros(*p.shape).contiguous().realize() for p in params] for _ in "mv"]
+    # the compiled steps of an earlier process with the same shapes and settings, if stored; a step
+    # with the learner's loss, clipping or update is never stored (its code can change unseen)
+    ours = cacheable(model) and loss is cross_entropy and clip is clip_scale and update is None
     stored = StoredSteps(
-        _step_description(model, config, train_data, val_data) if cacheable(model) else None,
+        _step_description(model, config, train_data, val_data) if ours else None,
         [*get_state_dict(model).values(), *optimizer_state(model, optimizer).values()],
     )
     loaded = stored.load()
 
     @compile_step  # TinyJit, with the shipped kernel choices for the CPU (minigpt.tuning)
     @Context(TRAINING=1)
-    def train_step(x: Tensor, y: Tensor, lr: Tensor) -> Tensor:
+    def train_step(x: Tensor, y: Tensor, lr: Tensor, t: Tensor) -> Tensor:
         for opt in optimizer.optimizers:
             opt.lr = lr  # an input Tensor: each replay reads this step's value
         optimizer.zero_grad()
-        loss = cross_entropy(model.forward(x), y).backward()
+        step_loss = loss(model.forward(x), y).backward()
         if config.grad_clip > 0:
-            clip_grad_norm(params, config.grad_clip)
-        return loss.realize(*optimizer.schedule_step())
+            scale = clip([p.grad for p in params], config.grad_clip)
+            for p in params:
+                p.grad = p.grad * scale
+        if update is None:
+            return step_loss.realize(*optimizer.schedule_step())
+        return step_loss.realize(*_apply_update(update, params, moments, t, lr, config))
 
     @compile_step
     def eval_step(x: Tensor, y: Tensor) -> Tensor:
-        return cross_entropy(model.forward(x), y).realize()
+        return loss(model.forward(x), y).realize()
 
     train_step, eval_step = loaded or (train_step, eval_step)
     result.cached_steps = loaded is not None
@@ -259,19 +296,20 @@ def train(
             bar.set_postfix(val=f"{result.val_losses[-1]:.4f}")
         x, y = _batch(train_data, B, S, np.random.default_rng([config.seed, step]))
         t0 = time.perf_counter()
-        lr = np.array([learning_rate(step, config)], dtype=np.float32)
-        loss = train_step(*inputs.load(x, y, lr)).item()
-        if not math.isfinite(loss):  # diverged: stop before anything is saved from it
+        lr = np.array([schedule(step, config)], dtype=np.float32)
+        t = np.array([step + 1], dtype=np.float32)  # AdamW's step count, from 1
+        step_loss = train_step(*inputs.load(x, y, lr, t)).item()
+        if not math.isfinite(step_loss):  # diverged: stop before anything is saved from it
             raise ValueError(
-                f"the loss at step {step} is {loss}: training diverged, and nothing from this "
+                f"the loss at step {step} is {step_loss}: training diverged, and nothing from this "
                 "step on was saved.\nhelp: lower lr, keep grad_clip on (e.g. 1.0), check the data."
             )
         step_times.append(time.perf_counter() - t0)
-        result.step_losses.append(loss)
+        result.step_losses.append(step_loss)
         result.steps_done = step + 1
         stored.store(train_step, eval_step)  # once both are captured, for the next process
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", val=f"{result.val_losses[-1]:.4f}")
+        bar.set_postfix(loss=f"{step_loss:.4f}", val=f"{result.val_losses[-1]:.4f}")
         last = result.steps_done == config.steps
         if out_dir and result.steps_done % config.checkpoint_interval == 0 and not last:
             save(result.steps_done)
@@ -302,6 +340,22 @@ def _step_description(model: MiniGPT, config: TrainConfig, *data: TokenData) -> 
         "adamw": [*config.betas, 1e-8, config.weight_decay],
         "grad_clip": config.grad_clip,
     }
+
+
+def _apply_update(
+    update: UpdateFn,
+    params: list[Tensor],
+    moments: list[list[Tensor]],
+    t: Tensor,
+    lr: Tensor,
+    config: TrainConfig,
+) -> list[Tensor]:
+    """Assign `update`'s new value to every parameter and its two moments, tensor by tensor;
+    returns the assigned tensors, to be realized in the same schedule as the loss."""
+    for p, m, v in zip(params, *moments, strict=True):
+        new_p, new_m, new_v = update(p.detach(), p.grad, m, v, t, lr, config)
+        p.assign(new_p.cast(p.dtype)), m.assign(new_m), v.assign(new_v)
+    return [*params, *moments[0], *moments[1]]
 
 
 def _resume(model: MiniGPT, optimizer: OptimizerGroup, checkpoint: CheckpointInfo) -> TrainResult:

@@ -7,7 +7,7 @@ result back to it (pre-norm, as in GPT-2), so the stream itself is never squashe
 
 from tinygrad import Tensor, UOp, nn
 
-from minigpt.attention import KVCache, MultiHeadAttention
+from minigpt.attention import AttentionFn, KVCache, MultiHeadAttention
 
 
 class LayerNorm:
@@ -48,11 +48,14 @@ class MLP:
 
 
 class Block:
-    """Pre-norm transformer block: x + attn(ln1(x)), then x + mlp(ln2(x))."""
+    """Pre-norm transformer block: x + attn(ln1(x)), then x + mlp(ln2(x)). `attention` replaces
+    the computation of its MultiHeadAttention (see there)."""
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float = 0.0, attention: AttentionFn | None = None
+    ):
         self.ln1 = LayerNorm(n_embd)
-        self.attn = MultiHeadAttention(n_embd, n_head, dropout)
+        self.attn = MultiHeadAttention(n_embd, n_head, dropout, attention)
         self.ln2 = LayerNorm(n_embd)
         self.mlp = MLP(n_embd, dropout)
 

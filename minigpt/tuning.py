@@ -13,18 +13,22 @@ heuristics, nothing is searched, and leaving the block puts tinygrad back as it 
 steps (`minigpt.compiled`: training, evaluation, sampling) compile inside that scope, so building a
 model changes nothing in tinygrad. `use_stored_choices(False)` is the switch that makes every scope
 keep the heuristics, `use_stored_choices(True, path)` turns it back on (with another table). A
-choice needing more threads than this machine has is skipped. `python -m minigpt.tuning_search`
+choice needing more threads than this machine has is skipped, and a kernel whose stored choices
+do not fit it (a table edited, or made for another tinygrad) falls back to the heuristics with
+one warning. `python -m minigpt.tuning_search`
 (or `make tune`) searches again for other shapes or another machine and merges the results into
 the table.
 """
 
 import json
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tinygrad.codegen.opt import Opt, OptOps
+from tinygrad.codegen import to_program
+from tinygrad.codegen.opt import KernelOptError, Opt, OptOps
 from tinygrad.device import Device
 from tinygrad.engine import realize
 from tinygrad.helpers import NOOPT
@@ -54,6 +58,7 @@ class _State:
     path: Path = TABLE_PATH
     hits = misses = 0
     original: Callable[[UOp], UOp] | None = None  # tinygrad's compile step, which the hook calls
+    unfit: set[str] = set()  # kernel keys whose stored choices failed to apply: heuristics
 
 
 def kernel_key(sink: UOp) -> str:
@@ -143,16 +148,35 @@ def _with_stored_opts(linear: UOp) -> UOp:
         sink = call.src[0]
         if sink.arg.beam or sink.arg.opts_to_apply is not None:
             continue  # BEAM asked for explicitly, or choices already set: leave it alone
-        opts = _State.table.get(kernel_key(sink))
-        if opts is None or not _fits(opts, call):
+        key = kernel_key(sink)
+        opts = _State.table.get(key)
+        if opts is None or key in _State.unfit or not _fits(opts, call):
             _State.misses += 1
             continue
         _State.hits += 1
         stored = sink.replace(arg=replace(sink.arg, opts_to_apply=opts))
         swaps[call] = call.replace(src=(stored, *call.src[1:]))
-    if swaps:
-        linear = linear.substitute(swaps, name="tuned kernel choices")
-    return _State.original(linear)
+    if not swaps:
+        return _State.original(linear)
+    try:
+        return _State.original(linear.substitute(swaps, name="tuned kernel choices"))
+    except KernelOptError:  # some stored choices fit no kernel here: find them, compile again
+        pass
+    for call, swapped in list(swaps.items()):
+        try:
+            to_program(swapped.src[0], Device[call_device(call)].renderer)
+        except KernelOptError as error:
+            key = kernel_key(call.src[0])
+            _State.unfit.add(key)
+            _State.hits, _State.misses = _State.hits - 1, _State.misses + 1
+            del swaps[call]
+            warnings.warn(
+                f"the tuned-kernel table {_State.path} holds choices for kernel {key[:12]}... "
+                f"that do not fit it ({error}); that kernel uses tinygrad's heuristics instead. "
+                "Regenerate the table with `make tune` to tune it again.",
+                stacklevel=2,
+            )
+    return _State.original(linear.substitute(swaps, name="tuned kernel choices"))
 
 
 def _hooked() -> bool:
@@ -193,6 +217,7 @@ def use_stored_choices(on: bool, path: str | Path | None = None) -> TuningStatus
     and counts hits and misses from zero; it affects the kernels compiled from now on."""
     if on:
         _State.table = None
+        _State.unfit = set()
         _use_table(path)
         _State.hits = _State.misses = 0
     _State.on = on

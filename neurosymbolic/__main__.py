@@ -4,11 +4,14 @@ python -m neurosymbolic run --seed 0 --out episode.png   # one hybrid episode, f
 python -m neurosymbolic evaluate --n-worlds 100           # the four agents, as a table
 python -m neurosymbolic evaluate --regime hard --ablation # what each part adds to success
 python -m neurosymbolic heuristics --n-maps 100           # learned heuristic against A*
-python -m neurosymbolic train --out neurosymbolic/weights # retrain the shipped networks
+python -m neurosymbolic train --out runs/nets            # train the two networks afresh
+python -m neurosymbolic train --out neurosymbolic/weights --force  # replace the shipped ones
 
 `run` and `evaluate` play under a `Regime` of `REGIMES` (--regime); a flag you set, such as
 --noise, replaces that one value of the regime, and a flag you leave out keeps the regime's value.
-Bad input (flags, output paths, the device) ends with one `error:` line and exit 2 before any work.
+Bad input (flags, output paths, the device) ends with one `error:` line and exit 2 before any work,
+and a refused run leaves nothing behind. `train` replaces networks it saved before only with
+--force, and never a file it cannot prove it wrote.
 """
 
 import argparse
@@ -24,6 +27,11 @@ from neurosymbolic.evaluate import REGIMES, Regime, evaluate, format_table
 # `run` plays one episode that replans at every surprise: a 64x64 world already takes tens of
 # seconds, larger ones minutes.
 MAX_RUN_SIZE = 64
+# `evaluate` plays the four agents on each world (measured on a busy 2-core CPU: about 2.5 s a
+# world in the default regime, 8 s in the hard one) and `heuristics` searches each map four ways
+# (about 0.2 s): more than this many would take many hours, and the worlds are all built first.
+MAX_WORLDS = 10_000
+SECONDS_PER_WORLD = {"--n-worlds": 2.5, "--n-maps": 0.2}  # for the estimate in the refusal
 
 
 def finite_float(text: str) -> float:
@@ -47,44 +55,59 @@ def chosen_regime(args: argparse.Namespace) -> Regime:
     return replace(REGIMES[args.regime], **{k: v for k, v in chosen.items() if v is not None})
 
 
-def check_counts(count: int, flag: str, seed: int) -> None:
-    """The number of worlds or maps must be positive and the first seed >= 0, before any work."""
-    if count < 1:
-        raise ValueError(f"{flag} must be >= 1, got {count}.\nhelp: e.g. {flag} 100.")
+def check_counts(number: int, flag: str, seed: int) -> None:
+    """The number of worlds or maps must be in 1..MAX_WORLDS and the first seed >= 0, before
+    any work; the refusal says how long the run would have taken."""
+    if number < 1:
+        raise ValueError(f"{flag} must be >= 1, got {number}.\nhelp: e.g. {flag} 100.")
+    if number > MAX_WORLDS:
+        hours = number * SECONDS_PER_WORLD[flag] / 3600
+        raise ValueError(
+            f"{flag} {number:,} would take about {hours:,.0f} hours on a 2-core CPU (about "
+            f"{SECONDS_PER_WORLD[flag]:g} s each), more than the limit of {MAX_WORLDS:,}.\nhelp: use at most {MAX_WORLDS:,}; a few hundred "
+            "already give tight intervals."
+        )
+    check_seed(seed)
+
+
+def check_seed(seed: int) -> None:
+    """Seeds are ints >= 0 (numpy refuses negative ones, without naming the flag)."""
     if seed < 0:
         raise ValueError(f"--seed must be >= 0, got {seed}.\nhelp: e.g. --seed 0.")
 
 
 def _check_writable_folder(folder: Path, flag: str) -> None:
-    """Create `folder` if needed and prove a file can be written there, before any work."""
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{flag} {folder} is a file, not a folder.\nhelp: name a folder.")
+    """Prove a file can be written in `folder` (or, when it does not exist yet, in the nearest
+    folder above it that does), before any work and without creating anything."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p.is_symlink())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file, not a folder")
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         raise ValueError(
-            f"cannot write into {folder} for {flag} ({error.strerror or error}).\n"
-            "help: choose a folder you can write to."
+            f"cannot write into {folder} for {flag} ({getattr(error, 'strerror', None) or error})."
+            "\nhelp: choose a folder you can write to."
         ) from None
 
 
 def check_figure_path(out: str) -> Path:
-    """A figure path must end in a picture format matplotlib knows and lie in a writable folder."""
-    from matplotlib.backend_bases import FigureCanvasBase
+    """A figure path must be in a picture format matplotlib can write here (tried on a tiny
+    figure) and lie in a writable folder."""
+    from neurosymbolic.viz import check_figure_format
 
     path = Path(out)
     if path.is_dir():
         raise ValueError(
             f"--out {out} is a folder.\nhelp: name the picture file, e.g. {path / 'episode.png'}."
         )
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if path.suffix[1:].lower() not in formats:
+    if not path.suffix:
         raise ValueError(
-            f"--out {out} does not end in a picture format ({path.suffix or 'no extension'}).\n"
-            f"help: end it with .png, or one of {', '.join('.' + f for f in sorted(formats))}."
+            f"--out {out} does not end in a picture format (no extension).\n"
+            f"help: end it with .png, e.g. {out}.png."
         )
+    check_figure_format(path)
     _check_writable_folder(path.parent, "--out")
     return path
 
@@ -122,6 +145,7 @@ def _run(args: argparse.Namespace) -> None:
     from neurosymbolic.world import GridWorld
 
     regime = chosen_regime(args)
+    check_seed(args.seed)
     check_run_size(regime.size, regime.objects)
     check_figure_path(args.out)
     world = GridWorld.random(regime.size, regime.wall_density, regime.objects, args.seed)
@@ -170,6 +194,7 @@ def _heuristics(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from neurosymbolic.checkpoint import is_checkpoint
     from neurosymbolic.perception import (
         PerceptionTraining,
         save_perception,
@@ -178,15 +203,38 @@ def _train(args: argparse.Namespace) -> None:
     )
     from neurosymbolic.policy import PolicyTraining, save_policy, score_policy, train_policy
 
-    _check_writable_folder(Path(args.out), "--out")
-    perception, _ = train_perception(
-        PerceptionTraining(steps=args.perception_steps, lr=5e-3), progress=True
-    )
-    save_perception(perception, Path(args.out) / "perception")
+    out = Path(args.out)
+    for flag, steps in (
+        ("--perception-steps", args.perception_steps),
+        ("--policy-steps", args.policy_steps),
+    ):
+        if steps < 1:
+            raise ValueError(f"{flag} must be >= 1, got {steps}.\nhelp: e.g. {flag} 1500.")
+    perception_training = PerceptionTraining(steps=args.perception_steps, lr=5e-3)
+    policy_training = PolicyTraining(steps=args.policy_steps)  # both checked before any work
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder.\nhelp: name a folder.")
+    _check_writable_folder(out, "--out")
+    for stem in (out / "perception", out / "policy"):
+        pair = (stem.with_suffix(".json"), stem.with_suffix(".safetensors"))
+        there = [p.name for p in pair if p.exists() or p.is_symlink()]
+        if there and not is_checkpoint(stem):
+            raise ValueError(
+                f"--out {out} holds {', '.join(there)}, which is not a network saved by this "
+                "command, and training would overwrite it.\nhelp: choose another --out, or move "
+                "the file away (nothing was changed)."
+            )
+        if there and not args.force:
+            raise ValueError(
+                f"--out {out} already holds a trained {stem.name} network ({', '.join(there)}).\n"
+                "help: add --force to replace it, or choose another --out."
+            )
+    perception, _ = train_perception(perception_training, progress=True)
+    save_perception(perception, out / "perception")
     for score in score_perception(perception):
         print(score)
-    policy, _ = train_policy(PolicyTraining(steps=args.policy_steps), progress=True)
-    save_policy(policy, Path(args.out) / "policy")
+    policy, _ = train_policy(policy_training, progress=True)
+    save_policy(policy, out / "policy")
     print(score_policy(policy))
 
 
@@ -266,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="neurosymbolic/weights", help="folder for the checkpoints")
     train.add_argument("--perception-steps", type=int, default=1500, help="perception train steps")
     train.add_argument("--policy-steps", type=int, default=1500, help="policy train steps")
+    train.add_argument(
+        "--force", action="store_true", help="replace networks an earlier train saved in --out"
+    )
     train.set_defaults(handler=_train)
     return parser
 

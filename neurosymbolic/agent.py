@@ -18,12 +18,14 @@ The baselines of lesson 11 are here too, with the same `run_many` interface: `Op
 (plan once on the map it was given, then execute blindly) and `PolicyAgent` (the policy alone).
 """
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import numpy as np
 
+from neurosymbolic.delivery import Delivery
 from neurosymbolic.perception import Perception
-from neurosymbolic.planner import NoPlanError, Plan, astar
+from neurosymbolic.planner import NoPlanError, Plan, Successors, astar
 from neurosymbolic.policy import Policy, features, policy_mover, rollout
 from neurosymbolic.world import MOVES, Cell, Episode, GridWorld, State
 
@@ -56,6 +58,55 @@ def needs_replan(cell: Cell, ahead: list[Cell], believed: np.ndarray) -> bool:
     """The monitor: replan unless the agent stands on ``ahead[0]`` (where the plan expects it) and
     none of the cells still ahead is believed to be a wall. No plan (``ahead == []``) means replan."""
     return not ahead or cell != ahead[0] or any(believed[c] for c in ahead)
+
+
+def sense(believed: np.ndarray, walls: np.ndarray, cell: Cell, radius: int) -> np.ndarray:
+    """The belief (H, W) after sensing: the true `walls` within `radius` cells of `cell` (a square
+    of side 2 * radius + 1, cut at the map's edges) replace what was believed there."""
+    rows = slice(max(cell[0] - radius, 0), cell[0] + radius + 1)
+    cols = slice(max(cell[1] - radius, 0), cell[1] + radius + 1)
+    sensed = believed.copy()
+    sensed[rows, cols] = walls[rows, cols]
+    return sensed
+
+
+def plan_on(world: GridWorld, walls: np.ndarray, state: State) -> Plan:
+    """The planner the hybrid agent calls: an optimal delivery plan from `state` on `walls`."""
+    return astar(world, walls=walls, state=state)
+
+
+# (world, believed walls (H, W), state) -> Plan, or NoPlanError
+Planner = Callable[[GridWorld, np.ndarray, State], Plan]
+# lesson 8's exercise: (start, successors, heuristic, is_goal) -> the actions of a cheapest plan
+Search = Callable[[Hashable, Successors, Callable, Callable], list[str] | None]
+
+
+def planner_from_search(search: Search) -> Planner:
+    """A `Planner` whose search is `search` (lesson 8's A*), over the states of the delivery
+    task with its collection heuristic; the plan's cells come from replaying the actions."""
+
+    def plan(world: GridWorld, walls: np.ndarray, state: State) -> Plan:
+        walls = walls.copy()
+        walls[state.cell] = False  # the agent stands there, so it is free whatever the map says
+        problem = Delivery(world, walls)
+        key = problem.key(state)
+        actions = search(key, problem.successors, problem.heuristic("collect"), problem.is_goal)
+        if actions is None:
+            raise NoPlanError(f"the search found no plan from {state.cell}.")
+        cells = [problem.cell(key)]
+        for action in actions:
+            nexts = [nxt for a, nxt, _ in problem.successors(key) if a == action]
+            if not nexts:
+                raise ValueError(
+                    f"the search's plan {list(actions)} takes {action!r} at {problem.cell(key)}, "
+                    "where that action changes nothing.\nhelp: return the actions that "
+                    "successors gave on the way to the goal."
+                )
+            key = nexts[0]
+            cells.append(problem.cell(key))
+        return Plan(list(actions), cells, float(len(actions)), 0)
+
+    return plan
 
 
 def _check_max_steps(max_steps: int) -> None:
@@ -145,7 +196,13 @@ class HybridConfig:
 
 
 class HybridAgent(Agent):
-    """Perceive, plan on the belief, act, compare with what happened, and replan (module docstring)."""
+    """Perceive, plan on the belief, act, compare with what happened, and replan (module docstring).
+
+    Its pieces can be the learner's (lesson 14): `planner` (see `planner_from_search` for lesson
+    8's A*), `sense` and `monitor` (lesson 11) with the signatures of this module's `sense` and
+    `needs_replan`, and `recover(cell, plan_cell, believed) -> move or None` (lesson 11), which
+    replaces the policy's recovery step (None: the policy's).
+    """
 
     name = "hybrid"
 
@@ -154,9 +211,14 @@ class HybridAgent(Agent):
         perception: Perception | None,
         policy: Policy | None,
         config: HybridConfig | None = None,
+        planner: Planner = plan_on,
+        sense: Callable[[np.ndarray, np.ndarray, Cell, int], np.ndarray] = sense,
+        monitor: Callable[[Cell, list[Cell], np.ndarray], bool] = needs_replan,
+        recover: Callable[[Cell, Cell, np.ndarray], str | None] | None = None,
     ):
         self.perception, self.policy = perception, policy
         self.config = config or HybridConfig()
+        self.planner, self.sense, self.monitor, self.recover = planner, sense, monitor, recover
 
     def run_many(self, worlds, seeds, noise, slip, max_steps):
         observations, rngs = observe_all(worlds, seeds, noise)
@@ -202,7 +264,7 @@ class HybridAgent(Agent):
             rows = slice(max(state.cell[0] - radius, 0), state.cell[0] + radius + 1)
             cols = slice(max(state.cell[1] - radius, 0), state.cell[1] + radius + 1)
             seen[rows, cols] = True
-            believed[rows, cols] = world.walls[rows, cols]
+            believed = np.asarray(self.sense(believed, world.walls, state.cell, radius), bool)
             # 2) off the plan after a slip: the policy may step back onto it without a new search
             if plan is not None and state.cell != plan.cells[index]:
                 move = self._recovery_move(believed, state.cell, plan.cells[index])
@@ -214,7 +276,7 @@ class HybridAgent(Agent):
                     )
                     continue
             # 3) replan when there is no plan, the agent is off it, or it now crosses a known wall
-            if needs_replan(state.cell, plan.cells[index:] if plan else [], believed):
+            if self.monitor(state.cell, plan.cells[index:] if plan else [], believed):
                 try:
                     plan = self._plan(world, state, believed, seen)
                 except NoPlanError:
@@ -243,16 +305,23 @@ class HybridAgent(Agent):
 
     def _plan(self, world: GridWorld, state, believed: np.ndarray, seen: np.ndarray) -> Plan:
         try:
-            return astar(world, walls=believed, state=state)
+            return self.planner(world, believed, state)
         except NoPlanError:  # the believed walls cut the way: trust only what has been seen
-            return astar(world, walls=believed & seen, state=state)
+            return self.planner(world, believed & seen, state)
 
     def _recovery_move(self, believed: np.ndarray, cell, plan_cell) -> str | None:
-        """The policy's move toward `plan_cell` if that move lands there, else None (replan)."""
-        if self.policy is None or abs(cell[0] - plan_cell[0]) + abs(cell[1] - plan_cell[1]) != 1:
+        """The policy's (or `recover`'s) move toward `plan_cell` if it lands there, else None."""
+        if self.recover is not None:
+            move = self.recover(cell, plan_cell, believed.copy())
+            if move not in MOVES:
+                return None
+        elif self.policy is None or abs(cell[0] - plan_cell[0]) + abs(cell[1] - plan_cell[1]) != 1:
             return None
-        feats = features(believed.astype(np.float32), cell, plan_cell, self.policy.config.window)
-        move = self.policy.act(feats)[0]
+        else:
+            feats = features(
+                believed.astype(np.float32), cell, plan_cell, self.policy.config.window
+            )
+            move = self.policy.act(feats)[0]
         lands = (cell[0] + MOVES[move][0], cell[1] + MOVES[move][1])
         return move if lands == plan_cell else None
 

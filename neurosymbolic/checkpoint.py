@@ -1,7 +1,8 @@
 """Saving and loading the small networks of lessons 9-10: safetensors weights plus a JSON config.
 
 A checkpoint is two files that share a stem: ``perception.safetensors`` and ``perception.json``.
-Both are written to a temporary name and renamed, so a crash never leaves half a checkpoint; loading
+Both are written to a temporary name and renamed, so a crash never leaves half a checkpoint, and
+only files we can prove we wrote are replaced (the JSON names the network's kind and config); loading
 checks the file's header, every weight's shape against the network the config builds, and that no
 weight is NaN or infinite, before the network is used.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_save
 
-from course.files import check_finite, read_safetensors, write_atomic
+from course.files import check_finite, parse_json, read_safetensors, write_atomic
 
 SHIPPED = Path(__file__).parent / "weights"  # trained weights that come with the package
 DAMAGED = "help: the file is damaged; train and save again, or restore it from a copy."
@@ -26,6 +27,7 @@ def save_checkpoint(model, config, stem: str | Path, extra: dict | None = None) 
             f"{stem} is a folder, but a checkpoint stem names two files ({stem.name}.json, "
             f"{stem.name}.safetensors).\nhelp: pass e.g. {stem / 'perception'}."
         )
+    check_replaceable(stem)
     weights = get_state_dict(model)
     check_finite(weights, f"not saving {stem}")
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -35,10 +37,36 @@ def save_checkpoint(model, config, stem: str | Path, extra: dict | None = None) 
     return stem.with_suffix(".safetensors")
 
 
+def is_checkpoint(stem: str | Path) -> bool:
+    """True when `stem`'s JSON is one `save_checkpoint` wrote: an object with a network's "kind"
+    and its "config" (the proof that replacing the pair destroys nothing of a user's)."""
+    try:
+        meta = parse_json(Path(stem).with_suffix(".json").read_bytes())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(meta, dict)
+        and isinstance(meta.get("kind"), str)
+        and isinstance(meta.get("config"), dict)
+    )
+
+
+def check_replaceable(stem: str | Path) -> None:
+    """Refuse to save over a ``.json`` or ``.safetensors`` beside `stem` that we did not write."""
+    stem = Path(stem)
+    there = [p for p in (stem.with_suffix(".json"), stem.with_suffix(".safetensors")) if p.exists()]
+    if there and not is_checkpoint(stem):
+        raise ValueError(
+            f"{there[0]} exists and is not a checkpoint saved here (no network kind and config "
+            "in its JSON), so saving would overwrite someone's file.\nhelp: save under another "
+            "name or folder, or move the file away."
+        )
+
+
 def _read_meta(path: Path) -> dict:
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        meta = parse_json(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # malformed, too deeply nested, or not UTF-8
         raise ValueError(f"{path} is not valid JSON ({error}).\n{DAMAGED}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise ValueError(f"{path} holds no JSON object with a 'config' object.\n{DAMAGED}")

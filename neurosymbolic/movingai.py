@@ -89,10 +89,11 @@ def read_movingai_map(path: str | Path) -> np.ndarray:
             f"expected {H} map rows, found {len(rows)}.",
             "check 'height' against the rows that follow 'map'",
         )
-    walls = np.zeros((H, W), dtype=bool)  # (H, W)
-    for row, text in enumerate(rows):
+    for row, text in enumerate(rows):  # every row against the header before allocating H x W
         if len(text) != W:
             raise _bad(path, 5 + row, f"expected {W} characters, got {len(text)}.", "check 'width'")
+    walls = np.zeros((H, W), dtype=bool)  # (H, W): no larger than the file itself
+    for row, text in enumerate(rows):
         walls[row] = [char not in PASSABLE for char in text]
     return walls
 

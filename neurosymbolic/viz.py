@@ -3,11 +3,13 @@ episode and belief animations, success rates with their intervals, and the heuri
 headless (Agg) and in notebooks alike; the world and the agents never draw anything themselves.
 """
 
+import io
 from pathlib import Path
 
 import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -258,9 +260,33 @@ def save_gif(anim: FuncAnimation, path: str | Path, fps: int = 6) -> Path:
     return write_atomic(path, lambda tmp: anim.save(tmp, writer=PillowWriter(fps=fps)))
 
 
+def check_figure_format(path: str | Path) -> str:
+    """The picture format of `path` (its extension; none means PNG), proven by drawing a tiny
+    figure with text in it: a format that needs what this machine lacks (.pgf needs LaTeX) is
+    refused in milliseconds, before an episode runs, not after."""
+    picture_format = Path(path).suffix[1:].lower() or "png"
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if picture_format not in formats:
+        raise ValueError(
+            f"{path} does not end in a picture format ({Path(path).suffix}).\n"
+            f"help: end it with .png, or one of {', '.join('.' + f for f in sorted(formats))}."
+        )
+    probe = Figure(figsize=(1, 1))
+    probe.text(0.5, 0.5, "x")  # text is what needs LaTeX in some formats
+    try:
+        probe.savefig(io.BytesIO(), format=picture_format)
+    except Exception as error:  # matplotlib's backends raise RuntimeError, OSError, ...
+        raise ValueError(
+            f"matplotlib cannot write .{picture_format} on this machine for {path} "
+            f"({str(error).splitlines()[0] if str(error) else type(error).__name__}).\n"
+            "help: use .png or .svg."
+        ) from None
+    return picture_format
+
+
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     """Save a figure (written to a temporary file, renamed when complete); no extension means PNG."""
     if Path(path).is_dir():
         raise ValueError(f"{path} is a folder.\nhelp: name the picture file, e.g. episode.png.")
-    picture_format = Path(path).suffix[1:].lower() or "png"  # else savefig renames the temporary
+    picture_format = check_figure_format(path)  # else savefig renames the temporary
     return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=picture_format))

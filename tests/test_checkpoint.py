@@ -1,11 +1,14 @@
 """Checkpoints: exact round trip, atomic replacement, and clear errors for damaged files."""
 
+import errno
 import json
+import multiprocessing
 import os
 import shutil
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -233,19 +236,174 @@ def test_save_after_an_interrupted_swap_restores_first(saved, model):
     assert load_checkpoint(saved)[2].step == 5 and not saved.with_name(".ckpt.old").exists()
 
 
-def test_lock_refuses_a_second_writer_and_takes_over_a_stale_one(tmp_path):
+HOLDER = """
+import sys, time
+from minigpt.checkpoint import CheckpointLock
+with CheckpointLock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_lock_refuses_a_second_writer_and_takes_over_a_dead_ones(tmp_path):
     lock_path = tmp_path / ".run.lock"
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True
+    )
     try:
-        lock_path.write_text(str(sleeper.pid))
-        with pytest.raises(ValueError, match=f"another run \\(process {sleeper.pid}\\) is writing"):
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(
+            ValueError, match=rf"(?s)another run \(process {holder.pid}\) is writing.*ps -p"
+        ):
             CheckpointLock(tmp_path / "run").__enter__()
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    with CheckpointLock(tmp_path / "run"):  # its owner is gone: a stale lock
+        holder.kill()  # kill -9: no cleanup runs, the lock file stays behind
+        holder.wait()
+    assert lock_path.read_text() == str(holder.pid)
+    with CheckpointLock(tmp_path / "run"):  # its owner is gone: the lock is free
         assert lock_path.read_text() == str(os.getpid())
     assert not lock_path.exists()
+
+
+def test_a_lock_file_naming_a_live_unrelated_process_does_not_block(tmp_path):
+    """A lock file left by a dead run whose process id now belongs to another program."""
+    (tmp_path / ".run.lock").write_text(str(os.getppid()))  # alive, and not holding it
+    with CheckpointLock(tmp_path / "run"):
+        assert (tmp_path / ".run.lock").read_text() == str(os.getpid())
+
+
+def test_a_lock_name_that_is_a_users_file_or_a_link_is_left_alone(tmp_path):
+    lock_path = tmp_path / ".run.lock"
+    lock_path.write_text("my notes")
+    with pytest.raises(ValueError, match=r"(?s)not a lock file written here.*help: move"):
+        CheckpointLock(tmp_path / "run").__enter__()
+    assert lock_path.read_text() == "my notes"
+    lock_path.unlink()
+    (tmp_path / "target.txt").write_text("keep me")
+    lock_path.symlink_to(tmp_path / "target.txt")
+    with pytest.raises(ValueError, match=r"(?s)cannot create the lock file.*symbolic link"):
+        CheckpointLock(tmp_path / "run").__enter__()
+    assert (tmp_path / "target.txt").read_text() == "keep me" and lock_path.is_symlink()
+
+
+def _race_for_the_lock(directory, barrier, holders) -> None:
+    alive = checkpoint._pid_alive
+
+    def slow_alive(pid: int) -> bool:  # a busy machine: each step of a takeover takes a while
+        time.sleep(0.05)
+        return alive(pid)
+
+    checkpoint._pid_alive = slow_alive  # in this forked racer only
+    barrier.wait()  # all start together
+    try:
+        with CheckpointLock(directory):
+            with holders.get_lock():
+                holders.value += 1
+            time.sleep(0.3)  # hold it while the others try
+    except ValueError:
+        pass
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the racers are forked")
+def test_eight_processes_racing_for_a_dead_runs_lock_exactly_one_wins(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    context = multiprocessing.get_context("fork")
+    for round_ in range(4):
+        (tmp_path / ".run.lock").write_text(str(dead.pid))  # a dead run's lock
+        barrier, holders = context.Barrier(8), context.Value("i", 0)
+        racers = [
+            context.Process(target=_race_for_the_lock, args=(tmp_path / "run", barrier, holders))
+            for _ in range(8)
+        ]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(30)
+        assert holders.value == 1, f"round {round_}: {holders.value} processes held the lock"
+
+
+def test_a_users_files_named_like_a_checkpoints_are_not_replaced(tmp_path, model):
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"theme": "dark"}')  # a user's own config.json
+    with pytest.raises(ValueError, match=r"(?s)named like a checkpoint's.*help:"):
+        save_checkpoint(mine, model)
+    assert os.listdir(mine) == ["config.json"]
+    assert not checkpoint.is_checkpoint(mine)
+
+
+def test_names_near_our_temporaries_are_left_alone(saved, model, tmp_path):
+    """Only ``.ckpt.<dead pid>.<random>.tmp`` holding our marker (or nothing) is deleted."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ours_killed = tmp_path / f".ckpt.{dead.pid}.k1ll3d_x.tmp"
+    ours_killed.mkdir()
+    (ours_killed / checkpoint.MARKER_FILE).write_bytes(checkpoint.MARKER)
+    (ours_killed / "model.safetensors").write_bytes(b"half")
+    near = [
+        ".ckpt.backup.tmp",  # no process id
+        f".ckpt.1.{dead.pid}.abcdefgh.tmp",  # a neighbouring run "ckpt.1"'s temporary
+        f".ckptx.{dead.pid}.abcdefgh.tmp",
+        f".ckpt.{dead.pid}.abcdefgh.tmp.bak",
+        f".ckpt.{dead.pid}.abcdefgh.tmp",  # our exact name, but holding a user's file
+        f"ckpt.{dead.pid}.abcdefgh.tmp",
+    ]
+    for name in near:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mine.txt").write_text("keep me")
+    save_checkpoint(saved, model, step=6)
+    assert not ours_killed.exists()
+    for name in near:
+        assert (tmp_path / name / "mine.txt").read_text() == "keep me", name
+
+
+def test_a_users_dot_old_folder_is_neither_restored_nor_deleted(saved, model):
+    old = saved.with_name(".ckpt.old")
+    old.mkdir()
+    (old / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"(?s)\.ckpt\.old is in the way.*help: move"):
+        save_checkpoint(saved, model, step=6)
+    assert load_checkpoint(saved)[2].step == 5 and os.listdir(old) == ["config.json"]
+    shutil.rmtree(saved)
+    assert not checkpoint.recover_interrupted_save(saved)
+    assert not saved.exists() and os.listdir(old) == ["config.json"]
+
+
+def test_a_symlinked_folder_is_refused_and_the_link_kept(saved, model, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(saved)
+    with pytest.raises(ValueError, match=r"(?s)link is a symbolic link.*help: name the real"):
+        save_checkpoint(link, model, step=6)
+    assert link.is_symlink() and load_checkpoint(link)[2].step == 5
+
+
+def test_a_checkpoint_respects_a_private_umask(tmp_path, model):
+    old = os.umask(0o077)
+    try:
+        out = save_checkpoint(tmp_path / "private", model)
+    finally:
+        os.umask(old)
+    assert oct(out.stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {"0o600"}
+
+
+def test_a_full_disk_names_the_checkpoint_and_leaves_the_old_one(saved, model, monkeypatch):
+    def full(tensors, name):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "safe_save", full)
+    with pytest.raises(ValueError, match=r"(?s)no space left.*ckpt \([\d,]+ bytes needed\)"):
+        save_checkpoint(saved, model, step=6)
+    assert load_checkpoint(saved)[2].step == 5
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["ckpt"]
+
+
+@pytest.mark.parametrize("depth", [100_000, 1_000_000])
+def test_a_deeply_nested_config_is_named_as_damaged(saved, depth):
+    (saved / "config.json").write_text("[" * depth + "]" * depth)
+    with pytest.raises(ValueError, match=r"(?s)config.json is not valid JSON.*too deeply"):
+        load_checkpoint(saved)
 
 
 def test_fuzz_every_file_of_a_checkpoint(saved, tmp_path):

@@ -1,5 +1,7 @@
 """The checker machinery: right answers pass, wrong ones fail with a message that helps."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 from tinygrad import Tensor, dtypes
@@ -7,8 +9,11 @@ from tinygrad import Tensor, dtypes
 import minigpt.checks
 import neurosymbolic.checks
 from course.checks import (
+    MAX_ANSWER_ITEMS,
     CheckResult,
     ExerciseFailed,
+    InPlace,
+    cached_copies,
     checker,
     compare,
     expect_float,
@@ -102,7 +107,7 @@ def test_compare_exact_when_asked():
 @pytest.mark.parametrize(
     ("got", "sentence"),
     [
-        (None, "returned None"),
+        (None, "expected numbers, got None"),
         ("0.5", "expected numbers, got the text '0.5'"),
         ([[1.0, 2.0], [3.0]], "numpy cannot read as one"),
         (np.zeros((3, 2)), r"expected an output of shape \(2, 3\), got \(3, 2\) \(the axes are"),
@@ -126,7 +131,7 @@ def test_expect_helpers_read_numbers_and_tuples_or_say_why_not():
     assert expect_int("Exercise 1", "x", np.int64(7), "") == 7
     assert expect_int("Exercise 1", "x", Tensor([7.0]), "") == 7
     assert expect_float("Exercise 1", "x", Tensor(0.5), "") == 0.5
-    with pytest.raises(ExerciseFailed, match="returned None"):
+    with pytest.raises(ExerciseFailed, match="got None"):
         expect_int("Exercise 1", "x", None, "")
     with pytest.raises(ExerciseFailed, match="a bool"):
         expect_int("Exercise 1", "x", True, "")
@@ -149,6 +154,57 @@ def test_the_checker_turns_any_error_reading_an_answer_into_a_message():
         check(lambda: [1, 2])
     with pytest.raises(ExerciseFailed, match=r"expected your function, got the number 3"):
         check(3)
+
+
+@dataclass
+class _Config:
+    lr: float
+    sizes: list
+
+
+def test_run_learner_hands_over_copies_so_the_checkers_inputs_stay_pristine():
+    x, config = np.arange(3.0), _Config(0.1, [1, 2])
+
+    def careless(x, config):
+        x[0] = 99.0  # writes into its input
+        return x
+
+    with pytest.raises(ExerciseFailed, match=r"changed its first argument \(a numpy array"):
+        run_learner("Exercise 1", careless, x, config)
+    assert x[0] == 0.0  # the checker's own array, from which it computes the reference
+
+    def edits_config(x, config):
+        config.sizes.append(3)
+        return x
+
+    with pytest.raises(ExerciseFailed, match=r"changed its second argument \(a _Config\)"):
+        run_learner("Exercise 1", edits_config, x, config)
+    assert config.sizes == [1, 2]
+    assert np.array_equal(run_learner("Exercise 1", lambda x, c: x * c.lr, x, config), x * 0.1)
+
+
+def test_run_learner_watches_tensors_and_leaves_alone_what_is_changed_in_place():
+    x = Tensor([1.0, 2.0]).realize()
+    with pytest.raises(ExerciseFailed, match=r"changed its first argument \(a tinygrad Tensor"):
+        run_learner("Exercise 1", lambda t: t.assign(t * 2).realize(), x)
+    lazy = Tensor([1.0, 2.0]) + 1
+    assert run_learner("Exercise 1", lambda t: t.realize(), lazy) is lazy  # realizing is no change
+    history: list = []
+    run_learner("Exercise 1", lambda log: log.append(1), InPlace(history))
+    assert history == [1]  # an input the exercise trains or fills is handed over as it is
+
+
+def test_run_learner_reads_an_iterator_answer_up_to_a_cap():
+    assert run_learner("Exercise 1", lambda: (i * i for i in range(3))) == [0, 1, 4]
+
+    def endless():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    with pytest.raises(ExerciseFailed, match=f"more than {MAX_ANSWER_ITEMS} items"):
+        run_learner("Exercise 1", endless)
 
 
 # Every checker of both packages, found by name: `check_X` is a checker, `reference_X` its answer.
@@ -274,3 +330,15 @@ def test_every_checker_explains_a_malformed_answer(check, reference, change, mes
         return
     nothing_to_poison = change is _poison and all(_poison(a) is None for a in answers)
     assert result.passed and nothing_to_poison, f"accepted: {result!r}"
+
+
+def test_a_cached_reference_run_hands_out_copies():
+    calls = []
+
+    @cached_copies
+    def reference_run():
+        calls.append(1)
+        return {"w": np.zeros(2)}
+
+    reference_run()["w"][0] = 5.0  # one attempt scribbles on what it was handed
+    assert reference_run()["w"][0] == 0.0 and len(calls) == 1

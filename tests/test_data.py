@@ -1,16 +1,17 @@
-"""Tokenizer, corpora (built-in, file, URL via file:// and a local http server), synthetic tasks,
-split and batches. No test reaches outside this machine."""
+"""Tokenizer, corpora (built-in, file, file:// URL, and http through minigpt.download from a local
+server), synthetic tasks, split and batches. No test reaches outside this machine."""
 
 import hashlib
 import http.server
 import re
 import threading
 import time
+import urllib.request
 
 import numpy as np
 import pytest
 
-from minigpt import data
+from minigpt import data, download
 from minigpt.data import (
     STDLIB_MODULES,
     CharTokenizer,
@@ -54,6 +55,18 @@ def test_default_corpus_is_the_sorted_stdlib_list(stdlib):
     assert load_corpus("python-stdlib") == stdlib
 
 
+def test_default_corpus_is_the_shipped_snapshot(stdlib, monkeypatch, tmp_path):
+    raw = data.STDLIB_CORPUS.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == data.STDLIB_CORPUS_SHA256
+    assert stdlib.encode("utf-8") == raw  # the same bytes whatever Python runs this
+    assert (data.STDLIB_CORPUS.parent / "LICENSE-PSF.txt").read_text().count("PSF") > 5
+    changed = tmp_path / "python_stdlib.txt"
+    changed.write_bytes(raw.replace(b"def ", b"def  ", 1))
+    monkeypatch.setattr(data, "STDLIB_CORPUS", changed)
+    with pytest.raises(ValueError, match="the shipped corpus was changed"):
+        load_corpus()
+
+
 def test_file_corpus_and_checksum(tmp_path):
     path = tmp_path / "text.txt"
     path.write_text("some text\n", encoding="utf-8")
@@ -68,19 +81,15 @@ def test_file_corpus_and_checksum(tmp_path):
         load_corpus(str(tmp_path / "latin.txt"))
 
 
-def test_url_corpus_is_downloaded_once(tmp_path, monkeypatch):
+def test_a_file_url_is_read_afresh_not_cached(tmp_path, monkeypatch):
     source = tmp_path / "remote.txt"
     source.write_text("remote text", encoding="utf-8")
     monkeypatch.setenv("MINIGPT_CACHE", str(tmp_path / "cache"))
-    fetched = []
-    real_fetch = data._fetch
-    monkeypatch.setattr(data, "_fetch", lambda url: fetched.append(url) or real_fetch(url))
-    url = source.as_uri()  # file:// goes through the same download-and-cache path as https://
+    url = source.as_uri()
     assert load_corpus(url) == "remote text"
-    assert load_corpus(url) == "remote text"
-    assert fetched == [url]
-    cached = list((tmp_path / "cache").iterdir())
-    assert len(cached) == 1 and cached[0].name.endswith("-remote.txt")
+    source.write_text("edited text", encoding="utf-8")
+    assert load_corpus(url) == "edited text"  # the file, not a copy of it
+    assert not (tmp_path / "cache").exists()
     with pytest.raises(ValueError, match="has sha256"):
         load_corpus(url, sha256="ab" * 32)
 
@@ -88,9 +97,17 @@ def test_url_corpus_is_downloaded_once(tmp_path, monkeypatch):
 def test_failed_download_names_the_url(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIGPT_CACHE", str(tmp_path / "cache"))
     url = (tmp_path / "nowhere.txt").as_uri()
-    with pytest.raises(ValueError, match="could not download file://"):
+    with pytest.raises(ValueError, match="corpus 'file://.*nowhere.txt' is not a file"):
         load_corpus(url)
-    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_local_corpus_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    (tmp_path / "big.txt").write_text("x" * 100)
+    monkeypatch.setattr(data, "MAX_CORPUS_BYTES", 99)
+    for source in (str(tmp_path / "big.txt"), (tmp_path / "big.txt").as_uri()):
+        with pytest.raises(ValueError, match=r"(?s)is 100 bytes, more than the limit of 99.*help"):
+            load_corpus(source)
 
 
 @pytest.mark.parametrize("name", ["copy", "reverse"])
@@ -163,6 +180,19 @@ class _Corpora(http.server.BaseHTTPRequestHandler):
                 except OSError:  # the client gave up
                     return
                 time.sleep(0.05)
+        elif self.path == "/slow-headers.txt":  # a header line one byte every 0.05 s, 5 s
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            self._trickle(b"a")
+        elif self.path == "/slow-chunks.txt":  # a chunk-size line of zeros, one every 0.05 s
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self._trickle(b"0")
+        elif self.path == "/to-file":  # a redirect out of the network
+            self.send_response(302)
+            self.send_header("Location", "file:///etc/hostname")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/short.txt":  # promises 100 bytes, sends 10
             self.send_response(200)
             self.send_header("Content-Length", "100")
@@ -177,6 +207,15 @@ class _Corpora(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(self.BODY)))
             self.end_headers()
             self.wfile.write(self.BODY)
+
+    def _trickle(self, byte: bytes) -> None:
+        for _ in range(100):
+            try:
+                self.wfile.write(byte)
+                self.wfile.flush()
+            except OSError:  # the client gave up
+                return
+            time.sleep(0.05)
 
     def log_message(self, *args):  # keep the test output clean
         pass
@@ -214,10 +253,44 @@ def test_plain_http_needs_a_checksum(server, cache):
 
 
 def test_download_has_a_total_deadline(server, cache, monkeypatch):
-    monkeypatch.setattr(data, "DOWNLOAD_SECONDS", 0.5)
+    monkeypatch.setattr(download, "DOWNLOAD_SECONDS", 0.5)
     with pytest.raises(ValueError, match=r"could not download .*took more than 0.5 s"):
         load_corpus(f"{server}/trickle.txt", sha256="ab" * 32)
     assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_a_url_is_downloaded_once(server, cache, monkeypatch):
+    fetched = []
+    real_fetch = download._fetch
+    monkeypatch.setattr(download, "_fetch", lambda *a: fetched.append(a[0]) or real_fetch(*a))
+    good = hashlib.sha256(_Corpora.BODY).hexdigest()
+    url = f"{server}/remote.txt"
+    assert load_corpus(url, good) == load_corpus(url, good) == "served text\n"
+    assert fetched == [url]
+    (cached,) = cache.iterdir()
+    assert cached.name.endswith("-remote.txt")
+
+
+@pytest.mark.parametrize("path", ["/slow-headers.txt", "/slow-chunks.txt"])
+def test_the_deadline_covers_headers_and_chunk_lines(server, cache, monkeypatch, path):
+    monkeypatch.setattr(download, "DOWNLOAD_SECONDS", 0.5)
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=r"could not download .*took more than 0.5 s"):
+        load_corpus(server + path, sha256="ab" * 32)
+    assert time.monotonic() - started < 2.5  # the server would go on for 5 s
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_redirects_obey_the_rules_of_the_first_url(server, cache):
+    rule = download.RedirectRule(sha256=None)
+    request = urllib.request.Request("https://example.org/corpus.txt")
+    with pytest.raises(ValueError, match=r"(?s)redirects to http://example.org/c.txt uses plain"):
+        rule.redirect_request(request, None, 302, "Found", {}, "http://example.org/c.txt")
+    checked = download.RedirectRule(sha256="ab" * 32)
+    redirected = checked.redirect_request(request, None, 302, "Found", {}, "http://e.org/c.txt")
+    assert redirected.full_url == "http://e.org/c.txt"  # a checksum covers plain http
+    with pytest.raises(ValueError, match=r"could not download .*file:///etc/hostname"):
+        load_corpus(f"{server}/to-file", sha256="ab" * 32)
 
 
 def test_short_and_oversized_bodies(server, cache, monkeypatch):
@@ -225,7 +298,7 @@ def test_short_and_oversized_bodies(server, cache, monkeypatch):
         load_corpus(f"{server}/short.txt", sha256="ab" * 32)
     with pytest.raises(ValueError, match="more than 200,000,000"):
         load_corpus(f"{server}/big.txt", sha256="ab" * 32)
-    monkeypatch.setattr(data, "DOWNLOAD_MAX_BYTES", 5)
+    monkeypatch.setattr(download, "DOWNLOAD_MAX_BYTES", 5)
     with pytest.raises(ValueError, match="it is 12 bytes, more than 5"):
         load_corpus(f"{server}/ok.txt", sha256="ab" * 32)
     assert not cache.exists() or not list(cache.iterdir())

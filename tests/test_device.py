@@ -10,6 +10,8 @@ from tinygrad import Device
 
 from course.device import (
     DeviceError,
+    backend_details,
+    backend_report,
     clang_path,
     describe_device,
     pick_device,
@@ -83,3 +85,23 @@ def test_describe_device_names_device_version_and_compiler(monkeypatch):
     line = describe_device()
     assert line.startswith("device CPU (clang ")
     assert "tinygrad 0.14.0" in line
+
+
+def test_backend_report_names_the_requested_device(monkeypatch):
+    monkeypatch.setenv("DEV", "CPU")
+    assert backend_report() == [("DEV=CPU", "works")]
+    monkeypatch.setenv("DEV", "TPU")
+    [(name, result)] = backend_report()
+    assert name == "DEV=TPU" and "not a tinygrad device" in result
+
+
+def test_backend_report_says_why_each_gpu_was_passed_over(monkeypatch):
+    monkeypatch.delenv("DEV", raising=False)
+    report = dict(backend_report(prefer=("NOSUCHGPU",)))
+    assert report["CPU"] == "works"
+    assert report["NOSUCHGPU"] != "works"  # the probe's error, e.g. an unknown device
+    assert pick_device(prefer=()) == "CPU"
+
+
+def test_backend_details_names_renderer_and_compiler():
+    assert backend_details("CPU").startswith("renderer ClangRenderer, compiler ClangCompiler")

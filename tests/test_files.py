@@ -1,6 +1,7 @@
 """course.files: atomic writes leave the old file or the new one, never half of one; weights files
 are checked before they are trusted."""
 
+import errno
 import json
 import os
 import stat
@@ -11,7 +12,7 @@ import pytest
 from tinygrad import Tensor, dtypes
 from tinygrad.nn.state import safe_save
 
-from course.files import check_finite, read_safetensors, write_atomic
+from course.files import check_finite, parse_json, read_safetensors, write_atomic
 
 
 def test_write_atomic_writes_bytes_or_lets_a_writer_fill_the_file(tmp_path):
@@ -102,3 +103,72 @@ def test_nan_weights_are_refused_as_the_trace_of_a_diverged_run(tmp_path):
     with pytest.raises(ValueError, match="tensor 'b' holds NaN or infinite"):
         check_finite({"a": Tensor([1.0]), "b": Tensor([float("inf")])}, "here")
     check_finite({"ids": Tensor([1, 2], dtype=dtypes.int32), "a": Tensor([0.5])}, "here")
+
+
+@pytest.fixture
+def private_umask():
+    """Run a test under umask 077 (files for the owner only), then restore the old umask."""
+    old = os.umask(0o077)
+    yield
+    os.umask(old)
+
+
+def test_the_atomic_writer_respects_a_private_umask(tmp_path, private_umask):
+    target = write_atomic(tmp_path / "secret.txt", b"mine")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # never wider than the umask allows
+
+
+def test_a_full_disk_names_the_file_and_the_size_and_leaves_nothing(tmp_path):
+    target = tmp_path / "weights.bin"
+    write_atomic(target, b"old")
+
+    def full(name: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(ValueError, match=r"(?s)no space left.*weights.bin.*nothing was left"):
+        write_atomic(target, full)
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["weights.bin"]
+
+
+@pytest.mark.parametrize("depth", [10, 1_000, 100_000, 1_000_000])
+def test_json_nested_at_any_depth_is_read_or_refused_with_a_message(depth):
+    text = "[" * depth + "]" * depth
+    try:
+        value = parse_json(text)
+    except ValueError as error:
+        assert "too deeply" in str(error)
+    else:
+        assert isinstance(value, list)
+
+
+@pytest.mark.parametrize("depth", [200_000, 2_000_000])
+def test_a_deeply_nested_safetensors_header_is_a_damaged_file(tmp_path, depth):
+    header = b'{"__metadata__": ' + b"[" * depth + b"]" * depth + b"}"
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(ValueError, match=r"(?s)deep.safetensors is not a readable.*too deeply"):
+        read_safetensors(path)
+
+
+def test_bfloat16_weights_are_read_exactly(tmp_path):
+    values = np.array([1.0, -2.5, 0.15625, 2.0**127], np.float32)  # all exact in bfloat16
+    bits = (values.view(np.uint32) >> 16).astype(np.uint16)
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]}})
+    path = tmp_path / "bf16.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + bits.tobytes())
+    loaded = read_safetensors(path)["w"]
+    assert loaded.dtype == dtypes.bfloat16
+    np.testing.assert_array_equal(loaded.cast(dtypes.float32).numpy(), values.reshape(2, 2))
+    bits[1] = 0x7FC0  # a NaN
+    path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + bits.tobytes())
+    with pytest.raises(ValueError, match="tensor 'w' holds NaN"):
+        read_safetensors(path)
+
+
+def test_the_atomic_writer_follows_a_symbolic_link(tmp_path):
+    (tmp_path / "real.txt").write_bytes(b"old")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
+    write_atomic(tmp_path / "link.txt", b"new")
+    assert (tmp_path / "link.txt").is_symlink()  # still a link, not a file in its place
+    assert (tmp_path / "real.txt").read_bytes() == b"new"

@@ -6,12 +6,14 @@ tests/test_train.py, so the compiled kernels are shared (compiling dominates the
 the subprocess tests check the `python -m minigpt` entry point and its exit codes.
 """
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,15 @@ TINY = [
     "--n-embd", "32", "--warmup", "1", "--eval-interval", "2", "--eval-batches", "1",
     "--checkpoint-interval", "2", "--no-progress",
 ]  # fmt: skip
+
+
+HOLDER = """
+import sys, time
+from minigpt.checkpoint import CheckpointLock
+with CheckpointLock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
@@ -218,16 +229,118 @@ def test_interrupted_save_is_restored_not_deleted(run_copy, corpus, capsys):
 
 
 def test_second_run_into_the_same_out_is_refused(run_copy, corpus, capsys):
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run_copy)], stdout=subprocess.PIPE, text=True
+    )
     try:
-        run_copy.with_name(".run.lock").write_text(str(sleeper.pid))
+        assert holder.stdout.readline() == "held\n"
         args = ["train", "--corpus", str(corpus), "--out", str(run_copy), *TINY, "--resume"]
         assert main(args) == 2
-        assert f"another run (process {sleeper.pid}) is writing to" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"another run (process {holder.pid}) is writing to" in err and "ps -p" in err
+        assert run_copy.with_name(".run.lock").read_text() == str(holder.pid)  # not ours
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    assert run_copy.with_name(".run.lock").read_text() == str(sleeper.pid)  # not ours to remove
+        holder.kill()
+        holder.wait()
+
+
+def test_a_refused_run_leaves_no_folders_behind(tmp_path, capsys):
+    out = tmp_path / "a" / "b" / "run"
+    args = ["train", "--corpus", str(tmp_path / "missing.txt"), "--out", str(out), *TINY]
+    assert main(args) == 2  # refused after the lock was taken: the corpus does not exist
+    assert "missing.txt' is not a file" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_resume_into_a_folder_with_a_foreign_file_is_refused_before_work(run_copy, corpus, capsys):
+    (run_copy / "notes.txt").write_text("keep me")
+    before = snapshot(run_copy)
+    args = ["train", "--corpus", str(corpus), "--out", str(run_copy), *TINY, "--resume"]
+    assert main([*args, "--steps", "6"]) == 2
+    captured = capsys.readouterr()
+    assert "not part of a checkpoint (notes.txt)" in captured.err
+    assert "corpus" not in captured.out  # refused before compiling and training
+    assert snapshot(run_copy) == before
+
+
+def test_resume_without_a_tokenizer_is_one_error_line(run_copy, corpus, capsys):
+    (run_copy / "tokenizer.json").unlink()
+    args = ["train", "--corpus", str(corpus), "--out", str(run_copy), *TINY, "--resume"]
+    assert main([*args, "--steps", "6"]) == 2
+    captured = capsys.readouterr()
+    assert "has no tokenizer.json" in captured.err and "corpus" not in captured.out
+
+
+def test_force_does_not_replace_a_users_files_named_like_a_checkpoints(tmp_path, corpus, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "config.json").write_text('{"theme": "dark"}')
+    (out / "model.safetensors").write_bytes(b"my own model")
+    before = snapshot(out)
+    args = ["train", "--corpus", str(corpus), "--out", str(out), *TINY, "--force"]
+    assert main(args) == 2
+    assert "named like a checkpoint's, but no checkpoint" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+def test_a_symlinked_out_is_refused_and_kept(run_copy, corpus, capsys):
+    link = run_copy.with_name("link")
+    link.symlink_to(run_copy)
+    for extra in (["--force"], ["--resume", "--steps", "6"]):
+        args = ["train", "--corpus", str(corpus), "--out", str(link), *TINY, *extra]
+        assert main(args) == 2
+        assert "is a symbolic link" in capsys.readouterr().err
+        assert link.is_symlink() and load_checkpoint(link)[2].step == 4
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--n-embd", "1048576", "--n-head", "1"],
+        ["--n-layer", "1000000"],
+        ["--block-size", "10000000"],
+        ["--batch-size", "100000000"],
+        ["--n-embd", "65536", "--n-layer", "96", "--block-size", "65536", "--batch-size", "4096"],
+    ],
+)
+def test_enormous_sizes_are_refused_with_the_estimate_before_work(tmp_path, corpus, capsys, flags):
+    args = ["train", "--corpus", str(corpus), "--out", str(tmp_path / "run"), *TINY, *flags]
+    started = time.perf_counter()
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert "needs about" in captured.err and "of this machine's memory" in captured.err
+    assert "--max-memory-gb" in captured.err and "corpus" not in captured.out
+    assert time.perf_counter() - started < 5 and os.listdir(tmp_path) == []
+
+
+def test_the_memory_limit_can_be_set(tmp_path, corpus, capsys):
+    args = ["train", "--corpus", str(corpus), "--out", str(tmp_path / "run"), *TINY]
+    assert main([*args, "--max-memory-gb", "0.0001"]) == 2
+    assert "(the limit you set)" in capsys.readouterr().err
+
+
+def test_a_config_claiming_an_enormous_model_is_refused_before_building_it(run_copy, capsys):
+    meta = json.loads((run_copy / "config.json").read_text())
+    meta["model"]["n_embd"] = 2**20
+    (run_copy / "config.json").write_text(json.dumps(meta))
+    assert main(["sample", "--ckpt", str(run_copy), "--tokens", "3"]) == 2
+    assert "describes a model of" in capsys.readouterr().err
+
+
+def test_a_tiny_temperature_samples_greedily_without_warnings(run_copy, capsys):
+    args = ["sample", "--ckpt", str(run_copy), "--prompt", "ab", "--tokens", "8", "--seed", "1"]
+    assert main([*args, "--temperature", "0"]) == 0
+    greedy = capsys.readouterr().out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow and invalid-value warnings
+        for tiny in ("1e-300", "5e-324", "0.0009"):
+            assert main([*args, "--temperature", tiny]) == 0
+            assert capsys.readouterr().out == greedy, tiny
+
+
+def test_too_many_tokens_are_refused_before_loading(tmp_path, capsys):
+    assert main(["sample", "--ckpt", str(tmp_path), "--tokens", "10000000000"]) == 2
+    assert "more than the limit of 1,000,000" in capsys.readouterr().err
 
 
 def test_sampling_needs_only_the_model(run_copy, capsys):

@@ -92,3 +92,29 @@ def test_fuzz_random_bytes_and_truncations(stem):
         except ValueError as error:
             assert f"policy{suffix}" in str(error), str(error)
         stem.with_suffix(suffix).write_bytes(data)
+
+
+def test_saving_never_overwrites_a_file_it_did_not_write(tmp_path):
+    model = Policy(PolicyConfig(window=3, hidden=8))
+    (tmp_path / "policy.json").write_text('{"my": "settings"}')
+    with pytest.raises(ValueError, match=r"(?s)policy.json exists and is not a checkpoint.*help:"):
+        save_checkpoint(model, model.config, tmp_path / "policy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy.json"]
+    (tmp_path / "policy.json").unlink()
+    (tmp_path / "policy.safetensors").write_bytes(b"my weights")  # with no JSON of ours beside it
+    with pytest.raises(ValueError, match="policy.safetensors exists and is not a checkpoint"):
+        save_checkpoint(model, model.config, tmp_path / "policy")
+    assert (tmp_path / "policy.safetensors").read_bytes() == b"my weights"
+
+
+def test_saving_again_over_its_own_checkpoint_is_allowed(stem):
+    model = Policy(PolicyConfig(window=3, hidden=8))
+    save_checkpoint(model, model.config, stem)
+    assert load(stem).config == PolicyConfig(window=3, hidden=8)
+
+
+@pytest.mark.parametrize("depth", [100_000, 1_000_000])
+def test_a_deeply_nested_config_is_named_as_damaged(stem, depth):
+    stem.with_suffix(".json").write_text("[" * depth + "]" * depth)
+    with pytest.raises(ValueError, match=r"(?s)policy.json is not valid JSON.*too deeply"):
+        load(stem)

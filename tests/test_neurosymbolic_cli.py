@@ -122,3 +122,70 @@ def test_run_refuses_worlds_too_large_before_any_work(tmp_path, capsys, args, me
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # not even the figure's folder
+
+
+def test_a_negative_seed_names_the_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--seed", "-1", "--out", str(tmp_path / "e.png"), "--size", "8"])
+    assert exit_info.value.code == 2
+    assert "--seed must be >= 0, got -1.\nhelp:" in capsys.readouterr().err
+
+
+def test_a_format_that_needs_latex_is_refused_before_the_episode(tmp_path, capsys):
+    import shutil
+
+    if shutil.which("xelatex"):
+        pytest.skip("LaTeX is installed: .pgf can be written here")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--out", str(tmp_path / "e.pgf"), "--size", "8", "--objects", "1"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert "matplotlib cannot write .pgf" in captured.err and "steps" not in captured.out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluating_absurdly_many_worlds_is_refused_with_an_estimate(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--n-worlds", "1000000000"])
+    assert exit_info.value.code == 2
+    assert "would take about" in capsys.readouterr().err
+
+
+def test_train_never_overwrites_files_it_did_not_write(tmp_path, capsys):
+    out = tmp_path / "nets"
+    out.mkdir()
+    (out / "policy.json").write_text('{"my": "settings"}')  # a user's own file of that name
+    for extra in ([], ["--force"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--out", str(out), "--perception-steps", "1", *extra])
+        assert exit_info.value.code == 2
+        assert "policy.json, which is not a network saved by" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["policy.json"]
+    assert (out / "policy.json").read_text() == '{"my": "settings"}'
+
+
+def test_train_replaces_its_own_networks_only_with_force(tmp_path, capsys):
+    import shutil
+
+    from neurosymbolic.checkpoint import SHIPPED
+
+    out = tmp_path / "nets"
+    out.mkdir()
+    for name in ("perception.json", "perception.safetensors"):
+        shutil.copy(SHIPPED / name, out / name)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(SystemExit):
+        main(["train", "--out", str(out), "--perception-steps", "1"])
+    assert "already holds a trained perception network" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_train_checks_every_flag_before_training_and_leaves_nothing(tmp_path, capsys):
+    out = tmp_path / "a" / "b" / "nets"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(out), "--perception-steps", "1", "--policy-steps", "0"])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert "--policy-steps must be >= 1" in captured.err
+    assert "perception" not in captured.out  # refused before the first network was trained
+    assert list(tmp_path.iterdir()) == []  # not even the folders of --out

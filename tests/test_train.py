@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -209,3 +211,15 @@ def test_adamw_matches_pytorch_semantics():
             params[name] -= lr * (m_hat / (np.sqrt(v_hat) + eps) + decay * params[name])
     for name, t in state.items():
         np.testing.assert_allclose(t.numpy(), params[name], atol=2e-6, err_msg=name)
+
+
+def test_an_out_dir_with_a_foreign_file_is_refused_before_compiling(task, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    compiled = []
+    module = sys.modules[train.__module__]  # minigpt.train, which the package's train hides
+    monkeypatch.setattr(module, "make_optimizer", lambda *a: compiled.append(a))
+    with pytest.raises(ValueError, match=r"(?s)not part of a checkpoint \(notes.txt\).*help:"):
+        train(MiniGPT(CONFIG), *task, TrainConfig(steps=2, warmup=0), progress=False, out_dir=out)
+    assert compiled == [] and os.listdir(out) == ["notes.txt"]

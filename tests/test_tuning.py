@@ -247,3 +247,24 @@ def test_recording_collects_searched_choices_and_restores_the_switch(table_file)
     assert len(found) == 1 and all(isinstance(o, Opt) for o in next(iter(found.values())))
     state = tuning.status()
     assert state.enabled and state.path == table_file  # the switch is back as it was
+
+
+def test_choices_that_fit_no_kernel_fall_back_with_one_warning(tmp_path):
+    """A table whose choice names an axis the kernel lacks: the heuristics compile that kernel,
+    the result is right, and the warning comes once, not at every compile."""
+    a, b = matmul_inputs(5)
+    linear = Tensor.schedule_linear(Tensor(a).realize() @ Tensor(b).realize())
+    keys = [tuning.kernel_key(c.src[0]) for c in linear.src if c.src[0].op is Ops.SINK]
+    path = tmp_path / "unfit.json"
+    tuning.save_table({keys[0]: (Opt(OptOps.UPCAST, 9, 4),)}, path, about={"test": True})
+    tuning.use_stored_choices(True, path)
+    with pytest.warns(UserWarning, match=r"(?s)do not fit it.*heuristics instead") as caught:
+        with tuning.stored_choices():
+            c = (Tensor(a).realize() @ Tensor(b).realize()).numpy()
+        a2, b2 = matmul_inputs(6)  # the same kernel again, with other data
+        with tuning.stored_choices():
+            d = (Tensor(a2).realize() @ Tensor(b2).realize()).numpy()
+    assert len([w for w in caught if "do not fit" in str(w.message)]) == 1
+    np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(d, a2 @ b2, rtol=1e-4, atol=1e-4)
+    assert tuning.status().hits == 0

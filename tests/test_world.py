@@ -276,3 +276,23 @@ def test_movingai_files_are_readable_by_others(tmp_path):
     for name in ("m.map", "m.scen"):
         assert oct((tmp_path / name).stat().st_mode & 0o777) == "0o644"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.map", "m.scen"]  # no temporaries
+
+
+def test_movingai_header_sizes_are_checked_against_the_rows_before_allocating(tmp_path):
+    """Random headers, up to 10^15 cells, over a few real rows: either the map of the declared
+    size or a ValueError naming the line; never MemoryError."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "h.map"
+    for _ in range(60):
+        H, W = (int(10 ** rng.uniform(0, 7.5)) for _ in range(2))
+        rows = ["." * int(rng.integers(1, 6))] * int(rng.integers(1, 6))
+        path.write_text(f"type octile\nheight {H}\nwidth {W}\nmap\n" + "\n".join(rows) + "\n")
+        try:
+            walls = read_movingai_map(path)
+        except ValueError as error:
+            assert "h.map, line" in str(error)
+        else:
+            assert walls.shape == (H, W) == (len(rows), len(rows[0]))
+    path.write_text("type octile\nheight 1\nwidth 1000000000000000\nmap\n.\n")
+    with pytest.raises(ValueError, match="line 5: expected 1000000000000000 characters, got 1"):
+        read_movingai_map(path)

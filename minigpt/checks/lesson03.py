@@ -124,52 +124,55 @@ def _relu_mlp(mlp: MLP) -> Callable[[Tensor], Tensor]:
 @checker("Exercise 1")
 def check_block_forward(fn: Callable) -> str:
     """`fn(x, weights, n_head)` = Block's output, `weights` being its state dict; rtol 1e-4."""
-    Tensor.manual_seed(32)
-    block = Block(n_embd=16, n_head=2)
-    for norm in (block.ln1, block.ln2):  # move the norms off 1 and 0 so every mix-up shows
-        norm.weight = (Tensor.rand(16) + 0.5).realize()  # realized one by one: two lazy draws
-        norm.bias = (Tensor.rand(16) - 0.5).realize()  # in one graph could share their numbers
-    Tensor.realize(*get_parameters(block))
-    x = (Tensor.randn(2, 5, 16) * 2).realize()  # (B, T, C)
-    weights = get_state_dict(block)
-    case = "x of shape (2, 5, 16), n_head=2, the state dict of a Block(16, 2)"
-    expected = block(x).numpy()
-    got = to_numpy(run_learner("Exercise 1", fn, x, dict(weights), 2))
-    ln1, attn, ln2, mlp = block.ln1, block.attn, block.ln2, block.mlp
-    after_attn = x + attn(ln1(x))  # (B, T, C)
-    mistakes = {
-        "this is the post-norm block (normalising after the residual add); pre-norm feeds ln(x) "
-        "to each sublayer and adds the result to x itself.": (lambda h: ln2(h + mlp(h)))(
-            ln1(x + attn(x))
-        ),
-        "the residual connections are missing: add each sublayer's output to its input.": mlp(
-            ln2(attn(ln1(x)))
-        ),
-        "the MLP reads the block's input x instead of x after attention: update x first, then "
-        "apply ln2 and the MLP to it.": x + attn(ln1(x)) + mlp(ln2(x)),
-        "the MLP uses ReLU; GPT-2's MLP uses GELU (Tensor.gelu(), the tanh form).": after_attn
-        + _relu_mlp(mlp)(ln2(after_attn)),
-        "the layer norms use the unbiased variance (divide by C - 1); layer norm divides by C.": (
-            lambda h: h + mlp(_unbiased_norm(ln2)(h))
-        )(x + attn(_unbiased_norm(ln1)(x))),
-        "the MLP's output is not added back: the second residual is x = x + mlp(ln2(x)).": mlp(
-            ln2(after_attn)
-        ),
-        "the MLP reads ln1(x), the normalised input of attention; it reads ln2 of x after "
-        "attention: x = x + attn(ln1(x)), then x = x + mlp(ln2(x)).": after_attn + mlp(ln1(x)),
-        "ln1's weights are used for both norms: the MLP's input is normalised by ln2.": (
-            after_attn + mlp(ln1(after_attn))
-        ),
-    }
-    name_mistake("Exercise 1", case, got, expected, mistakes)
-    compare(
-        "Exercise 1",
-        case,
-        expected,
-        got,
-        "x = x + c_proj(attention(ln1(x))); then x = x + mlp.c_proj(gelu(mlp.c_fc(ln2(x)))); "
-        "each Linear is h @ weight.T + bias.",
-        rtol=1e-4,
-        atol=1e-5,
-    )
-    return "your block gives the same output as minigpt's Block."
+    # two blocks that differ in width, heads and batch; in the second, rows of x so small that
+    # the layer norm's eps (1e-5) is comparable to their variance (2.5e-5)
+    for seed, (B, T, C, nh, scale) in enumerate([(2, 5, 16, 2, 2.0), (3, 4, 24, 3, 0.005)]):
+        Tensor.manual_seed(32 + seed)
+        block = Block(n_embd=C, n_head=nh)
+        for norm in (block.ln1, block.ln2):  # move the norms off 1 and 0 so every mix-up shows
+            norm.weight = (Tensor.rand(C) + 0.5).realize()  # realized one by one: two lazy draws
+            norm.bias = (Tensor.rand(C) - 0.5).realize()  # in one graph could share their numbers
+        Tensor.realize(*get_parameters(block))
+        x = (Tensor.randn(B, T, C) * scale).realize()  # (B, T, C)
+        weights = get_state_dict(block)
+        case = f"x of shape {(B, T, C)} (values about {scale}), n_head={nh}, a Block({C}, {nh})"
+        expected = block(x).numpy()
+        got = to_numpy(run_learner("Exercise 1", fn, x, dict(weights), nh))
+        ln1, attn, ln2, mlp = block.ln1, block.attn, block.ln2, block.mlp
+        after_attn = x + attn(ln1(x))  # (B, T, C)
+        mistakes = {
+            "this is the post-norm block (normalising after the residual add); pre-norm feeds ln(x) "
+            "to each sublayer and adds the result to x itself.": (lambda h: ln2(h + mlp(h)))(
+                ln1(x + attn(x))
+            ),
+            "the residual connections are missing: add each sublayer's output to its input.": mlp(
+                ln2(attn(ln1(x)))
+            ),
+            "the MLP reads the block's input x instead of x after attention: update x first, then "
+            "apply ln2 and the MLP to it.": x + attn(ln1(x)) + mlp(ln2(x)),
+            "the MLP uses ReLU; GPT-2's MLP uses GELU (Tensor.gelu(), the tanh form).": after_attn
+            + _relu_mlp(mlp)(ln2(after_attn)),
+            "the layer norms use the unbiased variance (divide by C - 1); layer norm divides by C.": (
+                lambda h: h + mlp(_unbiased_norm(ln2)(h))
+            )(x + attn(_unbiased_norm(ln1)(x))),
+            "the MLP's output is not added back: the second residual is x = x + mlp(ln2(x)).": mlp(
+                ln2(after_attn)
+            ),
+            "the MLP reads ln1(x), the normalised input of attention; it reads ln2 of x after "
+            "attention: x = x + attn(ln1(x)), then x = x + mlp(ln2(x)).": after_attn + mlp(ln1(x)),
+            "ln1's weights are used for both norms: the MLP's input is normalised by ln2.": (
+                after_attn + mlp(ln1(after_attn))
+            ),
+        }
+        name_mistake("Exercise 1", case, got, expected, mistakes)
+        compare(
+            "Exercise 1",
+            case,
+            expected,
+            got,
+            "x = x + c_proj(attention(ln1(x))); then x = x + mlp.c_proj(gelu(mlp.c_fc(ln2(x)))); "
+            "each Linear is h @ weight.T + bias.",
+            rtol=1e-4,
+            atol=1e-5,
+        )
+    return "your block gives the same output as minigpt's Block, on two block sizes."

@@ -6,7 +6,6 @@ components (`minigpt.train`: `learning_rate`, `clip_grad_norm`, `make_optimizer`
 
 import math
 from collections.abc import Callable
-from functools import cache
 
 import numpy as np
 from tinygrad import Context, Tensor, nn
@@ -14,6 +13,7 @@ from tinygrad.nn.state import get_state_dict
 
 from course.checks import (
     ExerciseFailed,
+    cached_copies,
     checker,
     compare,
     name_mistake,
@@ -147,14 +147,18 @@ def _schedule_variants(step: int, c: TrainConfig) -> dict[str, float]:
 def check_learning_rate(fn: Callable) -> str:
     """`fn(step, config)` = minigpt.train.learning_rate(step, config) at chosen steps; rtol 1e-9
     (a float32 computation passes at rtol 1e-6)."""
+    # Configurations that differ in every value the schedule reads (min_lr is not lr / 10 in
+    # all of them), and a step past the end, where the rate stays at min_lr.
     configs = [
         TrainConfig(steps=100, warmup=10, lr=1e-3, min_lr=1e-4),
-        TrainConfig(steps=40, warmup=0, lr=3e-3, min_lr=3e-4),
+        TrainConfig(steps=40, warmup=0, lr=3e-3, min_lr=7e-4),
+        TrainConfig(steps=64, warmup=5, lr=2e-3, min_lr=5e-5),
     ]
     checked = 0
     for config in configs:
-        for step in (0, 4, config.warmup - 1, config.warmup, config.warmup + 7, 55, 99, 100):
-            if not 0 <= step <= config.steps:
+        steps = (0, 4, config.warmup - 1, config.warmup, config.warmup + 7, 55, 99, 100)
+        for step in (*steps, config.steps + 9):
+            if not 0 <= step <= config.steps + 9:
                 continue
             case = (
                 f"step {step} of TrainConfig(steps={config.steps}, warmup={config.warmup}, "
@@ -180,7 +184,7 @@ def check_learning_rate(fn: Callable) -> str:
                 atol=0,
             )
             checked += 1
-    return f"your schedule equals minigpt.train.learning_rate at {checked} steps of two configs."
+    return f"your schedule equals minigpt.train.learning_rate at {checked} steps of three configs."
 
 
 def reference_clip_scale(grads: list[np.ndarray], max_norm: float) -> float:
@@ -195,7 +199,8 @@ def check_clip_scale(fn: Callable) -> str:
     """`fn(grads, max_norm)` = the scale minigpt.train.clip_grad_norm applies; rtol 1e-5."""
     rng = np.random.default_rng(43)
     shapes = [(3, 4), (4,), (2, 2, 2)]
-    for size, max_norm in [(2.0, 1.0), (0.05, 1.0), (1.0, 0.5)]:
+    # the last case: a max_norm so small that the 1e-6 beside the norm changes the scale
+    for size, max_norm in [(2.0, 1.0), (0.05, 1.0), (1.0, 0.5), (2e-6, 1e-6)]:
         grads = [(rng.standard_normal(s) * size).astype(np.float32) for s in shapes]
         params = [Tensor.zeros(*s).contiguous() for s in shapes]
         for p, g in zip(params, grads, strict=True):
@@ -273,8 +278,8 @@ class _LinearAndNorm:
         self.norm = LayerNorm(3)
 
 
-@cache
-def _reference_run(steps: int = 3) -> tuple:
+@cached_copies
+def _reference_run() -> tuple:
     """Step a linear layer's and a layer norm's parameters with minigpt.train's optimizer, clipping and schedule.
 
     The gradients are random (seeded), set directly: the update rule does not care where they
@@ -290,7 +295,7 @@ def _reference_run(steps: int = 3) -> tuple:
     start = {n: t.numpy().astype(np.float64) for n, t in state.items()}
     grads, rates, after = [], [], []
     with Context(TRAINING=1):
-        for step in range(steps):
+        for step in range(3):  # three steps: the bias correction changes every step
             for t in state.values():  # wide-ranging gradients: sizes 0.01 to 1 by tensor
                 size = 10 ** rng.uniform(-2, 0)
                 t.grad = Tensor((rng.standard_normal(t.shape) * size).astype(np.float32))

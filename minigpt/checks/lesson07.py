@@ -1,6 +1,5 @@
 """Checkers for lesson 07 · Speed: counting the work of generation, attention over a KV cache."""
 
-import functools
 import math
 import statistics
 from collections.abc import Callable
@@ -11,6 +10,8 @@ from tinygrad.nn.state import get_state_dict
 
 from course.checks import (
     ExerciseFailed,
+    InPlace,
+    cached_copies,
     checker,
     compare,
     expect_int,
@@ -160,7 +161,7 @@ def _check_caches(case: str, got_k, got_v, k, v, cache_k, cache_v, pos) -> None:
         )
 
 
-@functools.cache
+@cached_copies
 def _tiny_model() -> tuple[dict[str, np.ndarray], GPTConfig, np.ndarray, dict, np.ndarray]:
     """A one-layer MiniGPT with weights large enough that greedy choices are clear, a prompt, the
     greedy tokens of `generate` with and without its cache, and the full forward's logits."""
@@ -205,8 +206,8 @@ def _greedy_with_step(step: DecodeStep, w: dict, c: GPTConfig, prompt: np.ndarra
             block = f"blocks.{layer}"
             qkv = _linear(_layer_norm(x, w, f"{block}.ln1"), w, f"{block}.attn.c_attn")  # (3C,)
             q, k, v = (t.reshape(1, nh, 1, hs) for t in np.split(qkv, 3))  # (1, nh, 1, hs)
-            args = [Tensor(a.astype(np.float32)).realize() for a in (q, k, v, *cache)]
-            got = run_learner("Exercise 2", step, *args, pos)
+            q_, k_, v_, *kv = [Tensor(a.astype(np.float32)).realize() for a in (q, k, v, *cache)]
+            got = run_learner("Exercise 2", step, q_, k_, v_, *map(InPlace, kv), pos)
             case = f"the one-layer MiniGPT, layer {layer}, position {pos}"
             out, cache[0], cache[1] = _three_arrays(case, got, [q.shape, *(a.shape for a in cache)])
             x = x + _linear(out.reshape(c.n_embd), w, f"{block}.attn.c_proj")  # heads side by side
@@ -239,7 +240,8 @@ def check_decode_step(fn: DecodeStep) -> str:
         case = f"B={B}, nh={nh}, S={S} slots, hs={hs}, the new token at pos={pos}"
         # realized buffers, as a model's caches are: an .assign into a slice of them sticks
         inputs = [Tensor(a.astype(np.float32)).realize() for a in (q, k, v, cache_k, cache_v)]
-        got = run_learner("Exercise 2", fn, *inputs, pos)
+        caches = [InPlace(t) for t in inputs[3:]]  # a KV cache may be written in place
+        got = run_learner("Exercise 2", fn, *inputs[:3], *caches, pos)
         out, got_k, got_v = _three_arrays(case, got, [q.shape, cache_k.shape, cache_v.shape])
         full = scaled_dot_product_attention(
             *(Tensor(a.astype(np.float32)) for a in (q_all, k_all, v_all)), causal=True

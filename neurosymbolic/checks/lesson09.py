@@ -13,7 +13,7 @@ import numpy as np
 from tinygrad import Context, Tensor, TinyJit, nn
 from tinygrad.nn.state import get_parameters
 
-from course.checks import ExerciseFailed, checker, compare, name_mistake, run_learner
+from course.checks import ExerciseFailed, InPlace, checker, compare, name_mistake, run_learner
 from neurosymbolic.perception import Perception, noisy_maps, threshold_walls, wall_metrics
 
 
@@ -137,7 +137,7 @@ def check_training(fn: Callable[[Perception, int, int], list[float]], steps: int
     Tensor.manual_seed(0)
     model = Perception()
     before = [p.numpy().copy() for p in get_parameters(model)]
-    losses = _losses(run_learner("Exercise 2", fn, model, steps, 0), steps)
+    losses = _losses(run_learner("Exercise 2", fn, InPlace(model), steps, 0), steps)
     if all(
         np.array_equal(a, p.numpy()) for a, p in zip(before, get_parameters(model), strict=True)
     ):

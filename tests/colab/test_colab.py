@@ -105,3 +105,24 @@ def test_lesson_runs_in_colab_versions(env, path, tmp_path):
             elif output.output_type == "stream" and WARNING.search(output.text):
                 problems.append(f"cell {index}: {output.text.strip()[:300]}")
     assert not problems, "\n".join(problems)
+
+
+def test_lesson_04_reads_the_corpus_its_stored_outputs_were_made_from(env, tmp_path):
+    """Lesson 04's stored outputs were made with Python 3.11; the course installed in Colab's 3.12
+    loads the same shipped corpus bytes, so the same text, vocabulary, batches and losses."""
+    script = (
+        "import hashlib; from minigpt.data import CharTokenizer, STDLIB_CORPUS_SHA256, load_corpus; "
+        "text = load_corpus(); assert hashlib.sha256(text.encode()).hexdigest() == "
+        "STDLIB_CORPUS_SHA256; vocab = CharTokenizer.from_text(text).vocab_size; "
+        "print(f'{len(text):,} characters, vocabulary of {vocab}')"
+    )
+    line = subprocess.run(
+        [str(env / "bin" / "python"), "-c", script],
+        cwd=tmp_path,
+        check=True,
+        text=True,
+        capture_output=True,
+    ).stdout.strip()
+    stored = nbformat.read(ROOT / "notebooks" / "04_minigpt.ipynb", as_version=4)
+    texts = [o.get("text", "") for cell in stored.cells for o in cell.get("outputs", [])]
+    assert any(line in text for text in texts), f"3.12 read {line!r}; lesson 04 stored another"
