@@ -132,11 +132,15 @@ def _package_version() -> str:
         return "unknown"
 
 
-@functools.cache
 def _source_hash() -> str:
     """A hash of the package's own code: a changed model or training step is a different key."""
     files = sorted(Path(__file__).parent.glob("*.py"))
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+# taken once, when the package is imported: a file edited later (while a notebook's kernel keeps
+# running the code it imported) must not give the old code the new code's key
+_SOURCE_HASH = _source_hash()
 
 
 def environment() -> dict:
@@ -154,7 +158,7 @@ def environment() -> dict:
         "cpu": _cpu_signature(),
         "python": list(sys.version_info[:2]),
         "tinygrad": version("tinygrad"),
-        "package": [_package_version(), _source_hash()],
+        "package": [_package_version(), _SOURCE_HASH],
         "tuned_table": table,
         "settings": settings,
         "env": {k: getenv(k, "") for k in _PROGRAM_ENV},
