@@ -12,6 +12,18 @@ the same model, so the same count) by the median wall time. "CPU ms" is the proc
 step: on a shared machine it shows the work done even when other processes steal the cores. The
 top-kernel table times every kernel of one replayed step in CPU time of the calling thread.
 
+Time to first step: each row is a new process that builds a model and calls `train` for one
+step (with its evaluation at steps 0 and 1, one batch each), timed from the start of the
+process: "cold" with an empty compiled-step cache, "warm" after another process stored the
+steps (`minigpt.step_cache`). The models: lesson 04's first (the "previous token" task, batch 32)
+and its text model (batch 16), and the baby GPT above. Sampling's time to first token (lesson 04's
+text model) is timed the same way (a process's first `generate` call of one token, cold and warm). Every row gets a
+private step cache folder (MINIGPT_CACHE), so the user's own cache is neither read nor filled.
+
+The thread-pool table replays one compiled step with `minigpt.cpu_threads.use_cpu_threads(2)` on
+and off in turn: the THREAD pieces of a kernel run at the same time on two cores, or one after
+another (tests check that both give the same numbers to the last bit).
+
 The HCQ2=1 rows run tinygrad 0.14's experimental command-queue runtime (the environment variable
 HCQ2=1, read when tinygrad is imported): a replayed step is handed to a worker thread as one
 buffer of commands, instead of Python launching each kernel (about 23 us per kernel here). Its
@@ -34,6 +46,7 @@ import time
 
 import numpy as np
 
+LESSON04_TEXT = dict(block_size=64, n_layer=2, n_head=4, n_embd=64)  # lesson 04's text model
 SHAPES = {"vocab_size": 100, "block_size": 64, "n_layer": 4, "n_head": 4, "n_embd": 128}
 BATCH, WARMUP_CALLS = 12, 2  # a TinyJit compiles on call 1 and captures on call 2
 TOP_KERNELS = 8  # rows of the slowest-kernels table
@@ -81,12 +94,13 @@ def _kernel_profile(fn) -> tuple[float, list[tuple[str, int, float, float]]]:
     return sum(flops.values()) / 1e9, sorted(rows, key=lambda r: -r[2])
 
 
-def minigpt_train(steps: int, tuned: bool) -> dict:
-    from tinygrad import Context, Device, Tensor
+def _baby_train_step(tuned: bool):
+    """The baby GPT's compiled training step (that of minigpt.train.train, as a function we can
+    time and count) and its fixed input buffers."""
+    from tinygrad import Context, Tensor
 
     from minigpt import tuning
     from minigpt.compiled import StepInputs, compile_step
-    from minigpt.fusion import kernel_report
     from minigpt.model import GPTConfig, MiniGPT
     from minigpt.train import TrainConfig, clip_grad_norm, cross_entropy, make_optimizer
 
@@ -96,7 +110,6 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
     model = MiniGPT(GPTConfig(**SHAPES))
     optimizer = make_optimizer(model, TrainConfig())
 
-    # the step of minigpt.train.train, as a function we can time and count
     @compile_step
     @Context(TRAINING=1)
     def step(x: Tensor, y: Tensor, lr: Tensor) -> Tensor:
@@ -107,7 +120,44 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
         clip_grad_norm(optimizer.params, 1.0)
         return loss.realize(*optimizer.schedule_step())
 
-    times, cpu_times, losses, inputs = [], [], [], StepInputs()
+    return step, StepInputs()
+
+
+def minigpt_pool(steps: int, tuned: bool) -> dict:
+    """One compiled step replayed with the THREAD pieces one after another and on two threads,
+    alternating call by call (so both see the same machine load). Each call is a training step,
+    so the losses differ from call to call; tests/test_cpu_threads.py checks the bit-equality."""
+    from minigpt import cpu_threads
+
+    step, inputs = _baby_train_step(tuned)
+    lr = np.array([1e-3], dtype=np.float32)
+    times = {1: [], 2: []}
+    batches = _batches(WARMUP_CALLS + steps)
+    for x, y in batches[:WARMUP_CALLS]:
+        step(*inputs.load(x.astype(np.int32), y.astype(np.int32), lr)).item()
+    x, y = batches[-1]
+    for i in range(2 * steps):
+        threads = 1 + i % 2
+        cpu_threads.use_cpu_threads(threads)
+        start = time.perf_counter()
+        step(*inputs.load(x.astype(np.int32), y.astype(np.int32), lr)).item()
+        times[threads].append(time.perf_counter() - start)
+    cpu_threads.use_cpu_threads(1)
+    return {
+        "one": statistics.median(times[1]),
+        "two": statistics.median(times[2]),
+        "pooled_calls": cpu_threads.status().pooled_calls,
+    }
+
+
+def minigpt_train(steps: int, tuned: bool) -> dict:
+    from tinygrad import Device
+
+    from minigpt import tuning
+    from minigpt.fusion import kernel_report
+
+    step, inputs = _baby_train_step(tuned)
+    times, cpu_times, losses = [], [], []
     lr = np.array([1e-3], dtype=np.float32)
     for x, y in _batches(steps + WARMUP_CALLS):
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -133,6 +183,64 @@ def minigpt_train(steps: int, tuned: bool) -> dict:
             kernel_s = sum(r[2] for r in top)
             result.update(gflop=gflop, top=top[:TOP_KERNELS], kernel_s=kernel_s)
     return result
+
+
+def first_step(model_name: str) -> dict:
+    """Seconds from this process's start to the end of its first `train` step for one model."""
+    started = time.perf_counter()
+    from tinygrad import Tensor
+
+    from minigpt.data import CharTokenizer, load_corpus, split, synthetic_task
+    from minigpt.model import GPTConfig, MiniGPT
+    from minigpt.train import TrainConfig, train
+
+    imported = time.perf_counter() - started
+    if model_name == "lesson04-task":  # lesson 04's tiny_gpt on the previous-token task
+        rng = np.random.default_rng(0)
+        data = (
+            synthetic_task("previous", 2000, 12, 8, rng),
+            synthetic_task("previous", 200, 12, 8, rng),
+        )
+        sizes, batch = dict(block_size=16, n_layer=2, n_head=2, n_embd=32), 32
+        vocab = data[0].tokenizer.vocab_size
+    else:  # lesson 04's text model, or the baby GPT, on the python-stdlib corpus
+        text = load_corpus()
+        tokenizer = CharTokenizer.from_text(text)
+        data = split(tokenizer.encode(text))
+        sizes, batch = (LESSON04_TEXT, 16) if model_name == "lesson04-text" else (SHAPES, BATCH)
+        vocab = tokenizer.vocab_size
+    config = GPTConfig(**{**sizes, "vocab_size": vocab})
+    steps = int(os.environ.get("BENCH_STEPS", "1"))
+    start = time.perf_counter()
+    Tensor.manual_seed(0)
+    model = MiniGPT(config)
+    settings = dict(batch_size=batch, warmup=0, eval_interval=1, eval_batches=1)
+    result = train(model, *data, TrainConfig(steps=steps, **settings), progress=False)
+    return {
+        "imported": imported,
+        "train": time.perf_counter() - start,
+        "total": time.perf_counter() - started,
+        "cached": result.cached_steps,
+        "loss": result.step_losses[0],
+    }
+
+
+def first_token() -> dict:
+    """Seconds from this process's start to its first sampled token (lesson 04's text model,
+    vocab 100, batch 1), then a longer call so that the decoding steps are captured (and stored,
+    when cold)."""
+    started = time.perf_counter()
+    from tinygrad import Tensor
+
+    from minigpt.compiled import generate
+    from minigpt.model import GPTConfig, MiniGPT
+
+    Tensor.manual_seed(0)
+    model = MiniGPT(GPTConfig(**{**SHAPES, **LESSON04_TEXT}))
+    token = generate(model, [[0]], 1, seed=0)
+    first = time.perf_counter() - started
+    more = generate(model, [[0]], 8, seed=0)
+    return {"first": first, "tokens": [int(token[0, -1]), *map(int, more[0])]}
 
 
 def minigpt_sample(tokens: int, use_cache: bool, tuned: bool) -> dict:
@@ -293,6 +401,9 @@ def torch_sample(tokens: int, use_cache: bool, threads: int, cuda: bool = False)
 
 WORKERS = {
     "minigpt-train": lambda a: minigpt_train(a.steps, a.tuned),
+    "minigpt-pool": lambda a: minigpt_pool(a.steps, a.tuned),
+    "first-step": lambda a: first_step(a.model),
+    "first-token": lambda a: first_token(),
     "minigpt-sample": lambda a: minigpt_sample(a.tokens, a.cache, a.tuned),
     "torch-train": lambda a: torch_train(a.steps, a.threads, a.cuda),
     "torch-sample": lambda a: torch_sample(a.tokens, a.cache, a.threads, a.cuda),
@@ -304,17 +415,22 @@ def run_worker(
     cache_dir: str,
     db: str | None = None,
     hcq2: bool = False,
+    steps_dir: str | None = None,
+    env_extra: dict | None = None,
     timeout: float | None = None,
     **flags: object,
 ) -> dict | None:
     """Run one measurement in a fresh process with a private tinygrad cache: a new empty one,
     or the file `db` in `cache_dir` (warm when an earlier row filled it); `hcq2` sets HCQ2=1.
+    Its compiled-step cache is the folder `steps_dir` in `cache_dir` (a new empty one if None).
     A row that fails or outlasts `timeout` seconds prints why and gives None."""
     argv = [sys.executable, __file__, "--worker", kind]
     for name, value in flags.items():
-        argv += [f"--{name}", str(int(value))]
+        argv += [f"--{name}", str(value if isinstance(value, str) else int(value))]
     db = db or f"{kind}-{len(os.listdir(cache_dir))}.db"
-    env = dict(os.environ, CACHEDB=os.path.join(cache_dir, db))
+    steps_dir = steps_dir or f"steps-{len(os.listdir(cache_dir))}"
+    env = dict(os.environ, CACHEDB=os.path.join(cache_dir, db), **(env_extra or {}))
+    env["MINIGPT_CACHE"] = os.path.join(cache_dir, steps_dir)
     env.pop("HCQ2", None)
     if hcq2:
         env["HCQ2"] = "1"
@@ -327,6 +443,50 @@ def run_worker(
         print(f"  {kind} {flags} failed:\n{done.stderr[-2000:]}")
         return None
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def first_steps(cache_dir: str, models: list[str]) -> None:
+    """Time to first step and to first token, cold and warm compiled-step cache (new processes)."""
+    print("\nTime to first step: a new process, start to the end of train's first step (s)")
+    print("| model | cache | import s | model + first step s | total s | loss |")
+    print("|---|---|---|---|---|---|")
+    for model in models:
+        folder = f"steps-{model}"
+        db = f"first-{model}.db"  # the tinygrad cache too stays, as on a learner's machine
+        cold = run_worker("first-step", cache_dir, db, steps_dir=folder, model=model)
+        # another process trains 2 steps, which captures the steps and stores them
+        run_worker(
+            "first-step", cache_dir, steps_dir=folder, env_extra={"BENCH_STEPS": "2"}, model=model
+        )
+        warm = run_worker("first-step", cache_dir, steps_dir=folder, model=model)
+        for name, r in (("cold", cold), ("warm", warm)):
+            if r is not None:
+                print(
+                    f"| {model} | {name}{' (loaded)' if r['cached'] else ''} | {r['imported']:.1f} | "
+                    f"{r['train']:.1f} | {r['total']:.1f} | {r['loss']:.6f} |"
+                )
+    cold = run_worker("first-token", cache_dir, "first-token.db", steps_dir="steps-sample")
+    warm = run_worker("first-token", cache_dir, "first-token.db", steps_dir="steps-sample")
+    if cold and warm:
+        same = "same tokens" if cold["tokens"] == warm["tokens"] else "DIFFERENT tokens"
+        print(
+            f"\nSampling, lesson 04's text model: first token {cold['first']:.1f} s cold, "
+            f"{warm['first']:.1f} s warm (a second process; {same})"
+        )
+
+
+def pool_rows(cache_dir: str, steps: int, tuned_rows: list[int]) -> None:
+    """The training step with a kernel's THREAD pieces one after another, and on two threads."""
+    print(f"\nThread pool: one compiled step, {steps} replays each way, alternating (ms, median)")
+    print("| kernels | pieces in turn | pieces on 2 threads | speed-up | kernel calls pooled |")
+    print("|---|---|---|---|---|")
+    for tuned in tuned_rows:
+        r = run_worker("minigpt-pool", cache_dir, steps=steps, tuned=tuned)
+        if r is not None:
+            print(
+                f"| {'tuned' if tuned else 'default heuristics'} | {r['one'] * 1e3:.0f} | "
+                f"{r['two'] * 1e3:.0f} | {r['one'] / r['two']:.2f}x | {r['pooled_calls']} |"
+            )
 
 
 def _have_torch() -> bool:
@@ -344,6 +504,14 @@ def main() -> None:
     parser.add_argument("--tuned", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="baby", help=argparse.SUPPRESS)
+    parser.add_argument("--only-first-step", action="store_true", help="only the first-step rows")
+    parser.add_argument("--only-pool", action="store_true", help="only the thread-pool rows")
+    parser.add_argument(
+        "--first-step-models",
+        default="lesson04-task,lesson04-text,baby",
+        help="models of the first-step table (comma-separated)",
+    )
     parser.add_argument("--cuda", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -360,6 +528,12 @@ def main() -> None:
     if not has_torch:
         print("PyTorch rows skipped: torch is not installed (pip install torch to compare).")
 
+    if not args.only_pool:
+        first_steps(cache_dir, args.first_step_models.split(","))
+    if not args.only_first_step:
+        pool_rows(cache_dir, args.steps, tuned_rows)
+    if args.only_first_step or args.only_pool:
+        return
     train = {}
     for tuned in tuned_rows:
         train[f"minigpt ({'tuned kernels' if tuned else 'default heuristics'})"] = run_worker(

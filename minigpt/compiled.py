@@ -29,7 +29,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
-from tinygrad import Device, Tensor, TinyJit
+from tinygrad import Device, Tensor, TinyJit, dtypes
 from tinygrad.device import Buffer
 from tinygrad.engine.jit import _TinyJit
 from tinygrad.helpers import ContextVar, getenv
@@ -132,11 +132,15 @@ def _package_version() -> str:
         return "unknown"
 
 
-@functools.cache
 def _source_hash() -> str:
     """A hash of the package's own code: a changed model or training step is a different key."""
     files = sorted(Path(__file__).parent.glob("*.py"))
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+# taken once, when the package is imported: a file edited later (while a notebook's kernel keeps
+# running the code it imported) must not give the old code the new code's key
+_SOURCE_HASH = _source_hash()
 
 
 def environment() -> dict:
@@ -154,7 +158,7 @@ def environment() -> dict:
         "cpu": _cpu_signature(),
         "python": list(sys.version_info[:2]),
         "tinygrad": version("tinygrad"),
-        "package": [_package_version(), _source_hash()],
+        "package": [_package_version(), _SOURCE_HASH],
         "tuned_table": table,
         "settings": settings,
         "env": {k: getenv(k, "") for k in _PROGRAM_ENV},
@@ -217,6 +221,24 @@ def _unpickle_fresh(payload: bytes) -> object:
     return _FreshBuffers(payload).load()
 
 
+# what a tensor not yet realized may consist of to be one constant everywhere
+_FILL_OPS = {Ops.AFTER, Ops.BUFFER, Ops.CONST, Ops.EXPAND, Ops.RESHAPE, Ops.STACK, Ops.STORE}
+
+
+def _constant_fill(tensor: Tensor) -> float | None:
+    """The value of a tensor not realized yet that is one constant stored into its buffer (fresh
+    optimizer state: zeros, ones), read from its graph so no kernel has to be compiled for it;
+    None for anything else."""
+    if tensor.uop.is_realized:
+        return None
+    graph = tensor.uop.toposort()
+    values = [u.arg for u in graph if u.op is Ops.CONST and u.dtype != dtypes.weakint]
+    buffers = [u for u in graph if u.op is Ops.BUFFER]
+    if len(values) != 1 or len(buffers) != 1 or any(u.op not in _FILL_OPS for u in graph):
+        return None
+    return float(values[0])
+
+
 class StoredSteps:
     """Compiled steps that read and update the tensors `state`, kept in the step cache.
 
@@ -243,10 +265,9 @@ class StoredSteps:
             u.shape != t.shape or u.dtype != t.dtype for u, t in zip(uops, self.state, strict=True)
         ):
             return None  # cannot happen with an intact entry: the key covers the layout
-        Tensor.realize(*self.state)
         for uop, tensor in zip(uops, self.state, strict=True):
-            stored = Tensor(uop)
-            copy_into(stored, tensor.numpy())
+            stored, fill = Tensor(uop), _constant_fill(tensor)
+            copy_into(stored, tensor.numpy() if fill is None else np.full(tensor.shape, fill))
             tensor.replace(stored)
         self.loaded = True
         return [CompiledStep(jit=jit) for jit in jits]

@@ -9,9 +9,9 @@ call returns when every piece is done. The pieces write disjoint slices, so the 
 same to the last bit; only the time changes.
 
 Off by default: lessons and tests run on one core per process (test workers use the others).
-With the heuristics (`tuning.use_stored_choices(False)`) most kernels are split in as many
-pieces as the machine has cores; the shipped table of tuned kernels, searched without the
-pool, rarely splits a kernel.
+tinygrad's heuristics split big kernels in as many pieces as the machine has cores (144 of the
+baby GPT step's 484 kernel calls); the shipped table of tuned kernels, searched without the
+pool, splits fewer (94).
 """
 
 import ctypes

@@ -329,7 +329,8 @@ def train(
 def _step_description(model: MiniGPT, config: TrainConfig, *data: TokenData) -> dict:
     """What shapes the compiled training and evaluation steps besides the package's code and the
     machine: the model, the batch shapes, AdamW's constants and clipping (the learning rate is an
-    input of the step, so it is not here)."""
+    input of the step, so it is not here). Anything new that changes the step, such as a loss
+    given to `train`, must be added here, or turn the cache off for it (`cacheable`)."""
     S = model.config.block_size
     rows = [data_part[0].shape[1] if isinstance(data_part, tuple) else S for data_part in data]
     return {

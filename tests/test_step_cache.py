@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 from tinygrad import Tensor
+from tinygrad.nn.optim import AdamW
 from tinygrad.nn.state import get_state_dict
 
 from minigpt import cpu_threads, step_cache, tuning
-from minigpt.compiled import StoredSteps, cacheable, generate
+from minigpt.compiled import StoredSteps, _constant_fill, cacheable, generate
 from minigpt.data import synthetic_task
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.train import TrainConfig, train
@@ -156,6 +157,14 @@ def test_the_key_changes_with_the_program_but_not_with_the_learning_rate(cache):
     finally:
         tuning.use_stored_choices(True)
     assert StoredSteps(None, state).key is None
+
+
+def test_fresh_optimizer_state_is_read_from_its_graph_without_a_kernel():
+    weight = Tensor.ones(3, 4).contiguous().realize()
+    adamw = AdamW([weight])
+    assert (_constant_fill(adamw.m[0]), _constant_fill(adamw.b1_t)) == (0.0, 1.0)
+    for other in (weight, Tensor.ones(3).contiguous() * 2, Tensor.rand(3)):
+        assert _constant_fill(other) is None  # realized, or computed: read by running it
 
 
 @pytest.fixture(scope="module")

@@ -119,13 +119,15 @@ def test_the_switch_turns_every_scope_off_and_on(table_file):
     assert realize.lower_and_compile is TINYGRAD_COMPILE
 
 
-def test_building_training_and_sampling_leave_tinygrad_untouched():
+def test_building_training_and_sampling_leave_tinygrad_untouched(monkeypatch):
     """A model, a training run and sampling: the hook was used while they compiled (kernels were
     looked up in the shipped table) and is gone afterwards."""
+    from minigpt import step_cache
     from minigpt.compiled import generate
     from minigpt.model import GPTConfig, MiniGPT
     from minigpt.train import TrainConfig, train
 
+    monkeypatch.setattr(step_cache._Settings, "on", False)  # compile here, even if stored
     model = MiniGPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16))
     assert realize.lower_and_compile is TINYGRAD_COMPILE
     looked_up = tuning.status().hits + tuning.status().misses

@@ -1,4 +1,5 @@
-"""Set-up shared by every test: nothing is written to the user's own cache folder.
+"""Set-up shared by every test and every lesson run under pytest: nothing is written to the
+user's own cache folder.
 
 MINIGPT_CACHE points at a fresh temporary folder for the whole run (lessons run under nbval
 inherit it), so compiled steps stored by one test may serve a later one, and the folder is
