@@ -55,6 +55,21 @@ def disk_full(path: str | Path, needed: int | None, error: OSError) -> ValueErro
     )
 
 
+def check_writable(folder: Path, what: str, fix: str) -> None:
+    """Prove a file can be written in `folder` (or, when it does not exist yet, in the nearest
+    folder above it that does), before any work and without creating anything; a ValueError says
+    "cannot write `what`" and the `fix`."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p.is_symlink())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file, not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        reason = getattr(error, "strerror", None) or error
+        raise ValueError(f"cannot write {what} ({reason}).\nhelp: {fix}") from None
+
+
 def write_atomic(path: str | Path, content: bytes | Callable[[str], None]) -> Path:
     """Write `content` (bytes, or a function that writes the file named by its argument) to a
     temporary file beside `path`, then rename it into place: the real name never holds a

@@ -15,7 +15,6 @@ import math
 import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from pathlib import Path
 from tinygrad import Tensor
 
 from course.device import DeviceError, describe_device, pick_device
+from course.files import check_writable
 from course.limits import check_memory
 from minigpt import step_cache
 from minigpt.checkpoint import (
@@ -165,17 +165,9 @@ def check_out_path(out: Path) -> None:
         )
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file.\nhelp: name a folder, e.g. --out runs/first.")
-    existing = next(p for p in out.parents if p.exists() or p.is_symlink())
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(f"{existing} is a file")
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        raise ValueError(
-            f"cannot write next to --out {out} ({getattr(error, 'strerror', None) or error}).\n"
-            "help: choose an --out inside a folder you can write to."
-        ) from None
+    check_writable(
+        out.parent, f"next to --out {out}", "choose an --out inside a folder you can write to."
+    )
 
 
 @contextmanager

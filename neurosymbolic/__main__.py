@@ -17,11 +17,11 @@ and a refused run leaves nothing behind. `train` replaces networks it saved befo
 import argparse
 import math
 import sys
-import tempfile
 from dataclasses import fields, replace
 from pathlib import Path
 
 from course.device import DeviceError, pick_device
+from course.files import check_writable
 from neurosymbolic.evaluate import REGIMES, Regime, evaluate, format_table
 
 # `run` plays one episode that replans at every surprise: a 64x64 world already takes tens of
@@ -76,22 +76,6 @@ def check_seed(seed: int) -> None:
         raise ValueError(f"--seed must be >= 0, got {seed}.\nhelp: e.g. --seed 0.")
 
 
-def _check_writable_folder(folder: Path, flag: str) -> None:
-    """Prove a file can be written in `folder` (or, when it does not exist yet, in the nearest
-    folder above it that does), before any work and without creating anything."""
-    existing = next(p for p in (folder, *folder.parents) if p.exists() or p.is_symlink())
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(f"{existing} is a file, not a folder")
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        raise ValueError(
-            f"cannot write into {folder} for {flag} ({getattr(error, 'strerror', None) or error})."
-            "\nhelp: choose a folder you can write to."
-        ) from None
-
-
 def check_figure_path(out: str) -> Path:
     """A figure path must be in a picture format matplotlib can write here (tried on a tiny
     figure) and lie in a writable folder."""
@@ -108,7 +92,9 @@ def check_figure_path(out: str) -> Path:
             f"help: end it with .png, e.g. {out}.png."
         )
     check_figure_format(path)
-    _check_writable_folder(path.parent, "--out")
+    check_writable(
+        path.parent, f"into {path.parent} for --out", "choose a folder you can write to."
+    )
     return path
 
 
@@ -214,7 +200,7 @@ def _train(args: argparse.Namespace) -> None:
     policy_training = PolicyTraining(steps=args.policy_steps)  # both checked before any work
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder.\nhelp: name a folder.")
-    _check_writable_folder(out, "--out")
+    check_writable(out, f"into {out} for --out", "choose a folder you can write to.")
     for stem in (out / "perception", out / "policy"):
         pair = (stem.with_suffix(".json"), stem.with_suffix(".safetensors"))
         there = [p.name for p in pair if p.exists() or p.is_symlink()]

@@ -46,18 +46,23 @@ def test_block_mistakes_are_named(change, message):
         check_block_forward(block_with(change))
 
 
+def package_block(x, weights, n_head):
+    """The package's Block holding the checker's `weights`, for answers that rewire its parts."""
+    from minigpt.transformer import Block
+
+    block = Block(x.shape[-1], n_head)
+    for name, t in weights.items():
+        obj = block
+        *path, last = name.split(".")
+        for part in path:
+            obj = getattr(obj, part)
+        setattr(obj, last, t)
+    return block
+
+
 def test_block_without_residuals_is_named():
     def no_residuals(x, weights, n_head):
-        # attention sublayer only through the package's parts, to keep it short
-        from minigpt.transformer import Block
-
-        block = Block(x.shape[-1], n_head)
-        for name, t in weights.items():
-            obj = block
-            *path, last = name.split(".")
-            for part in path:
-                obj = getattr(obj, part)
-            setattr(obj, last, t)
+        block = package_block(x, weights, n_head)  # the package's parts, to keep it short
         return block.mlp(block.ln2(block.attn(block.ln1(x))))
 
     with pytest.raises(ExerciseFailed, match="residual connections are missing"):
@@ -70,15 +75,7 @@ def test_block_without_residuals_is_named():
 )
 def test_block_mlp_residual_slips_are_named(slip, message):
     def forward(x, weights, n_head):
-        from minigpt.transformer import Block
-
-        block = Block(x.shape[-1], n_head)
-        for name, t in weights.items():
-            obj = block
-            *path, last = name.split(".")
-            for part in path:
-                obj = getattr(obj, part)
-            setattr(obj, last, t)
+        block = package_block(x, weights, n_head)
         h = x + block.attn(block.ln1(x))
         return block.mlp(block.ln2(h)) if slip == "mlp-not-added" else h + block.mlp(block.ln1(x))
 
@@ -88,15 +85,7 @@ def test_block_mlp_residual_slips_are_named(slip, message):
 
 def test_block_with_post_norm_is_named():
     def post_norm(x, weights, n_head):
-        from minigpt.transformer import Block
-
-        block = Block(x.shape[-1], n_head)
-        for name, t in weights.items():
-            obj = block
-            *path, last = name.split(".")
-            for part in path:
-                obj = getattr(obj, part)
-            setattr(obj, last, t)
+        block = package_block(x, weights, n_head)
         h = block.ln1(x + block.attn(x))
         return block.ln2(h + block.mlp(h))
 
