@@ -16,29 +16,24 @@ steps compute exactly what freshly compiled ones would.
 """
 
 import functools
-import hashlib
 import inspect
 import io
 import pickle
-import platform
-import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 import numpy as np
-from tinygrad import Device, Tensor, TinyJit, dtypes
+from tinygrad import Tensor, TinyJit, dtypes
 from tinygrad.device import Buffer
 from tinygrad.engine.jit import _TinyJit
-from tinygrad.helpers import ContextVar, getenv
 from tinygrad.nn.state import get_state_dict
 from tinygrad.uop.ops import Ops, UOp
 
 from minigpt import step_cache, tuning
 from minigpt.attention import DecodeStep
 from minigpt.model import Decoder, Ids, MiniGPT
+from minigpt.step_cache import environment
 
 
 class CompiledStep:
@@ -100,69 +95,6 @@ class StepInputs:
             for tensor, array in zip(self.tensors, arrays, strict=True):
                 copy_into(tensor, array)
         return self.tensors
-
-
-# tinygrad settings that change the compiled program (the rest change what is printed, or how
-# compiling is spread over processes): part of every step's cache key
-_PROGRAM_SETTINGS = (
-    "DEV", "BEAM", "NOOPT", "IMAGE", "FLOAT16", "JIT", "JIT_BATCH_SIZE", "WINO", "TC",
-    "TC_SELECT", "TC_OPT", "TRANSCENDENTAL", "NOLOCALS", "SPLIT_REDUCEOP", "NO_MEMORY_PLANNER",
-    "FUSE_OPTIM", "EMULATED_DTYPES", "DEFAULT_FLOAT", "DEFAULT_INT", "NUM_CPU_THREADS",
-    "CHECK_OOB", "PCONTIG", "USE_ATOMICS", "DISABLE_FAST_IDIV", "TUPLE_ORDER", "ALLOW_TF32",
-    "MAX_KERNEL_BUFFERS", "MAX_BUFFER_SIZE", "SPEC",
-)  # fmt: skip
-# and those tinygrad reads with getenv rather than as a setting
-_PROGRAM_ENV = ("JITBEAM", "CONST_LR", "HCQ2", "IGNORE_JIT_FIRST_BEAM", "GRAPH_ONE_KERNEL")
-
-
-def _cpu_signature() -> str:
-    """The processor: kernels are compiled for this CPU's instruction set ("native")."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
-    except OSError:
-        wanted = [platform.processor()]
-    return hashlib.sha256("\n".join([platform.machine(), *wanted]).encode()).hexdigest()[:16]
-
-
-def _package_version() -> str:
-    try:
-        return version("neural-internals")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _source_hash() -> str:
-    """A hash of the package's own code: a changed model or training step is a different key."""
-    files = sorted(Path(__file__).parent.glob("*.py"))
-    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
-
-
-# taken once, when the package is imported: a file edited later (while a notebook's kernel keeps
-# running the code it imported) must not give the old code the new code's key
-_SOURCE_HASH = _source_hash()
-
-
-def environment() -> dict:
-    """Everything outside the model that changes a compiled step: device, renderer and CPU,
-    tinygrad's version and settings, this package's version and code, the tuned-kernel table."""
-    renderer = Device[Device.DEFAULT].renderer
-    tuned = tuning.status()
-    table = hashlib.sha256(Path(tuned.path).read_bytes()).hexdigest() if tuned.enabled else None
-    known = ContextVar._cache
-    settings = {k: known[k].value if k in known else None for k in _PROGRAM_SETTINGS}
-    return {
-        "device": Device.DEFAULT,
-        "renderer": [type(renderer).__name__, str(getattr(renderer, "target", ""))],
-        "threads": list(renderer.global_max or ()),
-        "cpu": _cpu_signature(),
-        "python": list(sys.version_info[:2]),
-        "tinygrad": version("tinygrad"),
-        "package": [_package_version(), _SOURCE_HASH],
-        "tuned_table": table,
-        "settings": settings,
-        "env": {k: getenv(k, "") for k in _PROGRAM_ENV},
-    }
 
 
 def _foreign_code(obj: object, seen: set[int] | None = None) -> str | None:

@@ -19,6 +19,7 @@ from tinygrad import Tensor, UOp, Variable, dtypes, nn
 from tinygrad.nn.state import get_parameters, get_state_dict
 
 from minigpt.attention import AttentionFn, DecodeStep, KVCache
+from minigpt.initial_weights import KeptWeights
 from minigpt.transformer import Block, LayerNorm
 
 Ids = Tensor | np.ndarray | list
@@ -78,6 +79,8 @@ class MiniGPT:
                 "help: MiniGPT(GPTConfig(vocab_size=..., block_size=...))."
             )
         self.config, self.block_forward = config, block
+        # a seeded package model's weights come from the step cache when an earlier process drew them
+        kept = KeptWeights(config.to_dict()) if type(self) is MiniGPT else None
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
         self.blocks = [
@@ -87,7 +90,10 @@ class MiniGPT:
         self.ln_f = LayerNorm(config.n_embd)
         if not config.tie_weights:
             self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self._init_weights()
+        if kept is None or not kept.restore(get_state_dict(self)):
+            self._init_weights()
+            if kept is not None:
+                kept.keep(get_state_dict(self))
 
     def _init_weights(self) -> None:
         """GPT-2 init: weights N(0, 0.02), biases 0; projections into the residual stream get

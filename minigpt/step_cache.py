@@ -23,19 +23,88 @@ import hashlib
 import json
 import os
 import pickle
+import platform
 import stat
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from tinygrad import Device
+from tinygrad.helpers import ContextVar, getenv
+
+from minigpt import tuning
 from minigpt.download import cache_dir
 
 FORMAT = 1  # bump when the entry layout changes: older entries are then rebuilt
 MAGIC = b"minigpt compiled step\n"
 SUFFIX = ".step"
 DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB: about 30 lesson-sized training steps
+
+
+# tinygrad settings that change the compiled program (the rest change what is printed, or how
+# compiling is spread over processes): part of every step's cache key
+_PROGRAM_SETTINGS = (
+    "DEV", "BEAM", "NOOPT", "IMAGE", "FLOAT16", "JIT", "JIT_BATCH_SIZE", "WINO", "TC",
+    "TC_SELECT", "TC_OPT", "TRANSCENDENTAL", "NOLOCALS", "SPLIT_REDUCEOP", "NO_MEMORY_PLANNER",
+    "FUSE_OPTIM", "EMULATED_DTYPES", "DEFAULT_FLOAT", "DEFAULT_INT", "NUM_CPU_THREADS",
+    "CHECK_OOB", "PCONTIG", "USE_ATOMICS", "DISABLE_FAST_IDIV", "TUPLE_ORDER", "ALLOW_TF32",
+    "MAX_KERNEL_BUFFERS", "MAX_BUFFER_SIZE", "SPEC",
+)  # fmt: skip
+# and those tinygrad reads with getenv rather than as a setting
+_PROGRAM_ENV = ("JITBEAM", "CONST_LR", "HCQ2", "IGNORE_JIT_FIRST_BEAM", "GRAPH_ONE_KERNEL")
+
+
+def _cpu_signature() -> str:
+    """The processor: kernels are compiled for this CPU's instruction set ("native")."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+    except OSError:
+        wanted = [platform.processor()]
+    return hashlib.sha256("\n".join([platform.machine(), *wanted]).encode()).hexdigest()[:16]
+
+
+def _package_version() -> str:
+    try:
+        return version("neural-internals")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _source_hash() -> str:
+    """A hash of the package's own code: a changed model or training step is a different key."""
+    files = sorted(Path(__file__).parent.glob("*.py"))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+# taken once, when the package is imported: a file edited later (while a notebook's kernel keeps
+# running the code it imported) must not give the old code the new code's key
+_SOURCE_HASH = _source_hash()
+
+
+def environment() -> dict:
+    """Everything outside the model that changes a compiled step: device, renderer and CPU,
+    tinygrad's version and settings, this package's version and code, the tuned-kernel table."""
+    renderer = Device[Device.DEFAULT].renderer
+    tuned = tuning.status()
+    table = hashlib.sha256(Path(tuned.path).read_bytes()).hexdigest() if tuned.enabled else None
+    known = ContextVar._cache
+    settings = {k: known[k].value if k in known else None for k in _PROGRAM_SETTINGS}
+    return {
+        "device": Device.DEFAULT,
+        "renderer": [type(renderer).__name__, str(getattr(renderer, "target", ""))],
+        "threads": list(renderer.global_max or ()),
+        "cpu": _cpu_signature(),
+        "python": list(sys.version_info[:2]),
+        "tinygrad": version("tinygrad"),
+        "package": [_package_version(), _SOURCE_HASH],
+        "tuned_table": table,
+        "settings": settings,
+        "env": {k: getenv(k, "") for k in _PROGRAM_ENV},
+    }
 
 
 class _Settings:
@@ -151,19 +220,24 @@ def load(key: str, loads: Callable[[bytes], object] = pickle.loads) -> object | 
         return None
     except Exception as error:  # noqa: BLE001 (any failure to read or unpickle means: rebuild)
         reason = str(error).split("\n")[0] or type(error).__name__
-        _say(f"entry {path.name[:12]}... is unusable ({reason}); compiling the step again")
+        _say(f"entry {path.name[:12]}... is unusable ({reason}); building it again")
         path.unlink(missing_ok=True)
         return None
     os.utime(path)  # recently used: evicted last
     return obj
 
 
-def store(key: str, obj: object) -> Path | None:
-    """Pickle `obj` under `key` (a private temporary file, then a rename) and trim the folder to
-    the size cap; returns the entry's path, or None when the cache is off or cannot be used."""
+def _pickle(obj: object) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def store(key: str, obj: object, dumps: Callable[[object], bytes] = _pickle) -> Path | None:
+    """Store `obj` under `key`, turned into bytes by `dumps` (a private temporary file, then a
+    rename), and trim the folder to the size cap; returns the entry's path, or None when the
+    cache is off or cannot be used."""
     if not _Settings.on or (where := _private_folder(create=True)) is None:
         return None
-    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    payload = dumps(obj)
     header = {"format": FORMAT, "key": key, "bytes": len(payload)}
     header["sha256"] = hashlib.sha256(payload).hexdigest()
     path = _entry_path(where, key)
@@ -174,7 +248,7 @@ def store(key: str, obj: object) -> Path | None:
             f.write(payload)
         os.replace(tmp, path)
     except OSError as error:
-        _say(f"cannot write {path} ({error.strerror or error}); the step stays uncached")
+        _say(f"cannot write {path} ({error.strerror or error}); it stays uncached")
         return None
     finally:
         Path(tmp).unlink(missing_ok=True)

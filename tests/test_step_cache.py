@@ -55,7 +55,7 @@ def test_a_damaged_entry_is_deleted_and_named_in_one_line(cache, capsys, damage,
     path.write_bytes(damage(path.read_bytes()))
     assert step_cache.load(KEY) is None
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and reason in err and "compiling the step again" in err
+    assert err.count("\n") == 1 and reason in err and "building it again" in err
     assert not path.exists()
 
 
@@ -183,7 +183,8 @@ def _run(task, **config) -> tuple[MiniGPT, object]:
 def test_cached_training_and_sampling_equal_compiled_ones_to_the_last_bit(cache, task):
     model, compiled = _run(task)  # compiles and stores
     tokens = generate(model, np.array([[1, 2]]), 6, seed=0)
-    assert not compiled.cached_steps and step_cache.info().entries == 2  # training, sampling
+    # the initial weights, the training step, the sampling steps
+    assert not compiled.cached_steps and step_cache.info().entries == 3
     cached_model, cached = _run(task)  # loads: fresh weights copied into the stored buffers
     cached_tokens = generate(cached_model, np.array([[1, 2]]), 6, seed=0)
     assert cached.cached_steps and cached.step_losses[0] != cached.step_losses[-1]
@@ -199,3 +200,80 @@ def test_cached_training_and_sampling_equal_compiled_ones_to_the_last_bit(cache,
     want = get_state_dict(model)
     for name, t in get_state_dict(cached_model).items():
         np.testing.assert_array_equal(t.numpy(), want[name].numpy(), err_msg=name)
+
+
+def _drawn(seed: int, config: GPTConfig = CONFIG) -> tuple[dict, np.ndarray]:
+    """A seeded model's weights and the next random numbers tinygrad draws after it."""
+    Tensor.manual_seed(seed)
+    model = MiniGPT(config)
+    weights = {name: t.numpy() for name, t in get_state_dict(model).items()}
+    return weights, Tensor.rand(5).numpy()
+
+
+def _same(a: tuple[dict, np.ndarray], b: tuple[dict, np.ndarray]) -> bool:
+    (wa, ra), (wb, rb) = a, b
+    return (
+        wa.keys() == wb.keys()
+        and all(np.array_equal(wa[k], wb[k]) for k in wa)
+        and (np.array_equal(ra, rb))
+    )
+
+
+def test_a_seeded_models_weights_are_kept_and_equal_drawing_them(cache, monkeypatch):
+    config = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.1)
+    step_cache.use_step_cache(False)
+    drawn = _drawn(5, config)
+    step_cache.use_step_cache(True)
+    assert _same(_drawn(5, config), drawn) and step_cache.info().entries == 1  # drawn, kept
+    draws = []
+    monkeypatch.setattr(MiniGPT, "_init_weights", lambda self: draws.append(self))
+    assert _same(_drawn(5, config), drawn) and draws == []  # restored, to the last bit
+    assert not _same(_drawn(6, config), drawn) and len(draws) == 1  # another seed is drawn
+
+
+def test_a_second_process_restores_the_weights_and_the_random_counter(cache):
+    script = (
+        "import numpy as np; from tinygrad import Tensor; from tinygrad.nn.state import get_state_dict\n"
+        "from minigpt.model import GPTConfig, MiniGPT\n"
+        "Tensor.manual_seed(3)\n"
+        "m = MiniGPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=2, n_embd=16))\n"
+        "w = np.concatenate([t.numpy().ravel() for t in get_state_dict(m).values()])\n"
+        "print(w.tobytes().hex()[:4000], Tensor.rand(4).numpy().tobytes().hex())\n"
+    )
+    env = {**os.environ, "MINIGPT_CACHE": str(cache.parent)}
+    runs = [
+        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    assert runs[0].stdout == runs[1].stdout and step_cache.info().entries == 1
+
+
+def test_unseeded_models_and_subclasses_are_drawn_and_not_kept(cache):
+    from minigpt import initial_weights
+
+    Tensor.manual_seed(initial_weights._CLOCK_SEED)  # as if manual_seed were never called
+    MiniGPT(CONFIG)
+
+    class Wider(MiniGPT):  # a subclass may draw its weights another way
+        pass
+
+    Tensor.manual_seed(1)
+    Wider(CONFIG)
+    Tensor.manual_seed(1)
+    Tensor.rand(1).realize()  # the counter has moved: the key would not say where
+    MiniGPT(CONFIG)
+    assert step_cache.info().entries == 0
+
+
+def test_kept_weights_are_read_without_pickle(cache, capsys):
+    from minigpt.initial_weights import KeptWeights, _to_npz
+
+    Tensor.manual_seed(2)
+    key = KeptWeights(CONFIG.to_dict()).key
+    step_cache.store(key, {"tok_emb.weight": np.array([object()], dtype=object)}, _to_npz)
+    step_cache.use_step_cache(False)
+    drawn = _drawn(2)
+    step_cache.use_step_cache(True)
+    assert _same(_drawn(2), drawn)  # the foreign entry was refused, the weights drawn
+    assert "unusable" in capsys.readouterr().err
