@@ -128,5 +128,5 @@ def test_sgd_step_up_the_gradient_is_caught():
         new_w, new_b = reference_sgd_step(w, b, x, y, lr)
         return 2 * w - new_w, 2 * b - new_b
 
-    with pytest.raises(ExerciseFailed, match=r"new w[\s\S]*step against the gradient"):
+    with pytest.raises(ExerciseFailed, match=r"new w[\s\S]*step goes up the gradient"):
         check_sgd_step(uphill)

@@ -22,7 +22,9 @@ from minigpt.checks.lesson06 import GELU_C
 
 
 def test_naive_softplus_overflows_and_is_caught():
-    with pytest.raises(ExerciseFailed, match=r"(?s)NaN or inf.*max\(x, 0\)"):
+    with pytest.raises(
+        ExerciseFailed, match=r"(?s)NaN or inf.*hint: log\(1 \+ exp\(x\)\) overflows"
+    ):
         check_softplus(lambda x: (x.exp() + 1).log())
 
 
@@ -95,7 +97,7 @@ def test_gelu_with_the_erf_forward_is_caught():
             v, lambda u: 0.5 * u * (1 + (u * 0.7071067811865476).erf()), reference_gelu_backward
         )
 
-    with pytest.raises(ExerciseFailed, match=r"(?s)wrong values.*forward: 0.5 v"):
+    with pytest.raises(ExerciseFailed, match=r"(?s)wrong values.*the exact GELU"):
         check_gelu_kernel(erf_forward)
 
 

@@ -13,7 +13,7 @@ are compared within 1e-9.
 from collections import Counter
 from collections.abc import Callable, Hashable
 
-from course.checks import ExerciseFailed, checker, run_learner
+from course.checks import Case, ExerciseFailed, checker, run_learner
 from neurosymbolic.checks.lesson08 import (
     _costs_from_start,
     check_worlds,
@@ -240,14 +240,38 @@ def _merged_hint(world, expanded: set) -> str:
     )
 
 
-@checker(EXERCISE)
+def _astar_cases() -> list[Case]:
+    """The four tiny graphs, then the delivery worlds of `check_worlds`; `successors` is the graph's
+    edges or the world, `heuristic` its table or the name of the world's heuristic."""
+    cases = [
+        Case(f"the graph {picture}", {
+            "start": "S", "successors": edges, "heuristic": h, "is_goal": "G", "graph": name
+        })
+        for name, picture, edges, h in GRAPHS
+    ]  # fmt: skip
+    worlds = check_worlds()
+    for number, world in enumerate(worlds, 1):
+        values = {
+            "start": world.initial_state(),
+            "successors": world,
+            "heuristic": "collect",
+            "is_goal": world.goal,
+            "graph": None,
+        }
+        name = f"delivery world {number} of {len(worlds)} (below), {len(world.objects)} object(s)"
+        cases.append(Case(name, values))
+    return cases
+
+
+@checker(EXERCISE, cases=_astar_cases)
 def check_astar(fn: Callable) -> str:
     """`fn(start, successors, heuristic, is_goal)` returns the actions of a cheapest plan: exact
     on four tiny graphs and on delivery worlds with 1-4 objects; expands each state at most once
     and only states with g* + h <= the optimal cost."""
-    for name, picture, edges, h in GRAPHS:
-        problem = _graph_problem(edges, h)
-        case = f"the graph {picture}"
+    cases = _astar_cases()
+    for item in cases[: len(GRAPHS)]:
+        name, case = item["graph"], item.name
+        problem = _graph_problem(item["successors"], item["heuristic"])
         optimal = problem.replay(reference_astar(problem.start, problem.successors, problem.heuristic,
                                                  problem.is_goal))[1]  # fmt: skip
         problem.expanded.clear()
@@ -266,8 +290,8 @@ def check_astar(fn: Callable) -> str:
                 f"hint: {GRAPH_HINTS[name]}"
             )
     total, reachable = 0, 0
-    for world in check_worlds():
-        case = f"the delivery world below with {len(world.objects)} object(s)"
+    for item in cases[len(GRAPHS) :]:
+        world, case = item["successors"], item.name
         problem = _world_problem(world)
         exact = exact_costs_to_go(world)
         optimal = exact[problem.start]
@@ -305,6 +329,7 @@ def check_astar(fn: Callable) -> str:
             )
         total, reachable = total + len(problem.expanded), reachable + len(exact)
     return (
-        f"optimal on 3 graphs and {len(check_worlds())} delivery worlds (up to 4 objects); "
+        f"optimal on {len(GRAPHS)} graphs and {len(cases) - len(GRAPHS)} delivery worlds (up to 4 "
+        "objects); "
         f"{total} states expanded of {reachable} reachable, none twice."
     )
