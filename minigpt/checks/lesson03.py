@@ -28,6 +28,8 @@ def reference_count_params(config: GPTConfig) -> int:
 
 
 def _param_count_hint(config: GPTConfig, difference: int) -> str:
+    """A hint line when the difference is exactly one part of the model counted twice or left
+    out, else nothing."""
     V, S, L, C = config.vocab_size, config.block_size, config.n_layer, config.n_embd
     parts = {
         V * C: "the head: untied it is its own V x C matrix; tied it reuses the token embedding "
@@ -39,8 +41,8 @@ def _param_count_hint(config: GPTConfig, difference: int) -> str:
     }
     what = parts.get(abs(difference))
     if what is None:
-        return "count per block: attention 4C^2 + 4C, MLP 8C^2 + 5C, LayerNorms 4C."
-    return ("you counted too many; " if difference > 0 else "you missed ") + what
+        return ""
+    return "\nhint: " + ("you counted too many: " if difference > 0 else "you missed ") + what
 
 
 _COUNTED = ("vocab_size", "block_size", "n_layer", "n_embd", "tie_weights")  # what the count reads
@@ -85,7 +87,7 @@ def check_count_params(fn: Callable[[GPTConfig], int]) -> str:
         if got != expected:
             raise ExerciseFailed(
                 f"Exercise 2: for {config}, MiniGPT has {expected:,} parameters, you counted "
-                f"{got:,} (off by {got - expected:+,}).\nhint: check {_param_count_hint(config, got - expected)}"
+                f"{got:,} (off by {got - expected:+,}).{_param_count_hint(config, got - expected)}"
             )
     return f"your formula agrees with num_params() on {len(cases)} configs, tied and untied."
 
