@@ -81,7 +81,11 @@ def check_count_params(fn: Callable[[GPTConfig], int]) -> str:
             raise ExerciseFailed(
                 f"Exercise 2: for {config}, your function returned {got!r} "
                 f"({type(got).__name__}); expected a whole number of parameters, {expected:,}."
-                "\nhint: end with `return total` (an int)."
+                + (
+                    "\nhint: a function that ends without `return` returns None."
+                    if got is None
+                    else ""
+                )
             )
         got = int(got)
         if got != expected:
