@@ -13,6 +13,7 @@ from neurosymbolic.checks import (
     check_worlds,
     exact_costs_to_go,
     plan_with_closed_key,
+    reference_astar,
     reference_successors,
 )
 from neurosymbolic.planner import NoPlanError, bfs_plan_cost
@@ -190,3 +191,14 @@ def test_the_worlds_put_a_wall_and_the_edge_on_every_side_of_some_state():
                 if not inside or world.walls[row, col]:
                     blocked.add((action, "wall" if inside else "edge"))
     assert blocked == {(action, kind) for action in MOVES for kind in ("wall", "edge")}
+
+
+def test_a_graph_hint_only_when_its_mistake_reproduces_what_the_search_did():
+    def looks_ahead_first(start, successors, heuristic, is_goal):
+        successors(start)  # an extra expansion that no typical mistake makes
+        return reference_astar(start, successors, heuristic, is_goal)
+
+    with pytest.raises(ExerciseFailed) as refusal:
+        check_astar(looks_ahead_first)
+    assert "expanded S more than once" in str(refusal.value)
+    assert "hint" not in str(refusal.value)
