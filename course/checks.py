@@ -9,6 +9,15 @@ A checker never crashes on a strange answer: None, a string, a ragged list, a wr
 tensor that fails to compute each get their own sentence, and anything else that goes wrong while
 reading the answer becomes an `ExerciseFailed` message instead of a traceback.
 
+A hint names a mistake only when the checker established it: it computed the answer that mistake
+gives on the same case (a value of `mistakes`) and the learner's answer matched it. Otherwise the
+message gives the case, expected against got and the largest difference, and guesses nothing. An
+answer whose only fault is its dtype (the reference rounded to float16, or cut to integers, matches
+it) is told so.
+
+A checker draws its inputs from `Case`s that it exposes (``check.cases()``), so that a test can
+assert that two of them differ in every value the learner's function reads.
+
 `run_learner` isolates the learner's function: it is called on fresh copies of its inputs, so the
 checker's own inputs (from which it computes the reference) stay pristine; the copies are compared
 before and after the call, and a function that changed one is told so; an iterator it returns is
@@ -20,6 +29,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tinygrad import Tensor
@@ -34,6 +44,19 @@ FLOAT32_RTOL = 4e-6
 # An iterator returned by the learner is read into a list of at most this many items: enough for
 # any answer of the course (a plan, a sequence of tokens), and a bound on an endless generator.
 MAX_ANSWER_ITEMS = 100_000
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input an exercise is checked on. `name` says it in words (every message about it quotes
+    it); `values` are what the learner's function reads, by parameter name, with a config's field
+    as ``"config.lr"``, so that two cases can be seen to differ in each."""
+
+    name: str
+    values: dict[str, Any]
+
+    def __getitem__(self, key: str):
+        return self.values[key]
 
 
 class ExerciseFailed(AssertionError):
@@ -104,24 +127,79 @@ def to_numpy(value) -> np.ndarray:
 
 
 def _matches(a: np.ndarray, b: np.ndarray, rtol: float = 1e-4, atol: float = 1e-4) -> bool:
-    """Loose on purpose: a typical mistake computed in float32 still matches its float64 model."""
-    if a.shape != b.shape or not np.all(np.isfinite(a)):
+    """Loose on purpose: a typical mistake computed in float32 still matches its float64 model.
+    NaN matches NaN and inf the same inf, so an overflow can be matched to the mistake behind it."""
+    if a.size == 1 and b.size == 1:  # one value matches one value, whatever the shapes
+        a, b = a.reshape(()), b.reshape(())
+    if a.shape != b.shape:
         return False
-    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
+    with np.errstate(invalid="ignore"):
+        same = (a == b) | (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= atol + rtol * np.abs(b))
+    return bool(np.all(same))
+
+
+def _established(got: np.ndarray, mistakes: dict) -> str | None:
+    """The explanation (key) of the first typical wrong answer (value) that `got` matches."""
+    for explanation, wrong in mistakes.items():
+        if _matches(got, to_numpy(wrong)):
+            return explanation
+    return None
 
 
 def name_mistake(exercise: str, case: str, got, expected, mistakes: dict) -> None:
-    """If `got` is wrong but equals a typical wrong answer (a value of `mistakes`), raise
-    `ExerciseFailed` with that mistake's explanation (its key); otherwise do nothing."""
+    """If `got` is wrong but equals a typical wrong answer (a value of `mistakes`, computed on the
+    same case), raise `ExerciseFailed` with that mistake's explanation (its key); otherwise do
+    nothing."""
     try:
         got = to_numpy(got)
     except UnreadableAnswer:
         return  # compare() explains what is wrong with the answer itself
     if _matches(got, to_numpy(expected)):
         return
-    for explanation, wrong in mistakes.items():
-        if _matches(got, to_numpy(wrong)):
-            raise ExerciseFailed(f"{exercise}: for {case}, {explanation}")
+    explanation = _established(got, mistakes)
+    if explanation is not None:
+        raise ExerciseFailed(f"{exercise}: for {case}, {explanation}")
+
+
+_NARROW = {"float16": 2**-11, "bfloat16": 2**-8}  # a dtype's relative rounding step
+
+
+def _dtype_of(value) -> str | None:
+    """The dtype name of an array or Tensor answer ('float16', 'int32'), None for anything else."""
+    if isinstance(value, Tensor):
+        return {"half": "float16", "float": "float32", "double": "float64"}.get(
+            value.dtype.name, value.dtype.name
+        )
+    if isinstance(value, np.ndarray | np.generic):
+        return str(value.dtype)
+    return None
+
+
+def _dtype_problem(dtype: str | None, expected: np.ndarray, got: np.ndarray) -> str | None:
+    """A sentence when the reference, rounded to the answer's dtype, matches the answer (within two
+    of a float16's rounding steps, or exactly once cut to whole numbers): then the dtype alone is
+    what is wrong."""
+    if dtype is None or not np.all(np.isfinite(expected)):
+        return None
+    if dtype in _NARROW:
+        step = _NARROW[dtype]
+        if np.all(np.abs(got - expected) <= 2 * step * np.abs(expected) + 1e-6):
+            return (
+                f"your answer is {dtype}; the reference rounded to {dtype} gives it, so the "
+                f"dtype is the problem: {dtype} keeps about {int(-np.log10(step))} digits. "
+                "Compute in float32 (no .half() or .cast()), as the inputs are."
+            )
+        return None
+    integer = dtype.startswith(("int", "uint")) or dtype == "bool"
+    if integer and not np.array_equal(expected, np.round(expected)):
+        for cut in (np.trunc, np.round, np.floor):
+            if np.array_equal(got, cut(expected)):
+                return (
+                    f"your answer is {dtype}, whole numbers: the reference cut to whole numbers "
+                    "gives it, so the dtype is the problem. Keep the values as floats (no "
+                    "astype(int), // or .cast(dtypes.int))."
+                )
+    return None
 
 
 def _preview(array: np.ndarray, count: int = 4) -> str:
@@ -168,7 +246,7 @@ def compare(
     case: str,
     expected,
     got,
-    hint: str,
+    mistakes: dict | None = None,
     rtol: float = 1e-4,
     atol: float = 1e-5,
 ) -> float:
@@ -178,17 +256,22 @@ def compare(
     can reproduce it. The test is ``|got - expected| <= atol + rtol * |expected|`` elementwise, with
     rtol at least `FLOAT32_RTOL` so that float32 answers pass; ``rtol=0, atol=0`` asks for an exact
     match (integers, indices). A one-value answer matches a scalar whatever its shape.
+    `mistakes` maps an explanation to the answer that mistake gives on this case: a wrong answer
+    that matches one gets that explanation as its hint, any other wrong answer no hint at all.
     """
     expected = to_numpy(expected)
+    dtype = _dtype_of(got)
     try:
         got = to_numpy(got)
     except UnreadableAnswer as error:
-        raise ExerciseFailed(f"{exercise}: for {case}, {error}\nhint: {hint}") from None
+        raise ExerciseFailed(f"{exercise}: for {case}, {error}") from None
     if expected.size == 1 and got.size == 1:
         expected, got = expected.reshape(()), got.reshape(())
+    known = _established(got, mistakes or {}) if not _matches(got, expected) else None
+    hint = f"hint: {known}\n" if known else ""
     if got.shape != expected.shape:
         raise ExerciseFailed(
-            f"{exercise}: for {case}, {_shape_sentence(expected, got)}.\nhint: {hint}"
+            f"{exercise}: for {case}, {_shape_sentence(expected, got)}.\n{hint}".strip()
         )
     for bad, test in (("NaN", np.isnan), ("inf", np.isinf)):
         if np.any(test(got) & ~test(expected)):
@@ -197,8 +280,7 @@ def compare(
                 f"{exercise}: for {case}, the output is not finite (NaN or inf): {bad} at index "
                 f"{_index(where)} "
                 f"({int(test(got).sum())} of {got.size} values); the reference is finite there.\n"
-                f"{_window(expected, got, where)}"
-                f"hint: {hint}"
+                f"{_window(expected, got, where)}{hint}".strip()
             )
     exact = rtol == 0 and atol == 0
     rtol = rtol if exact else max(rtol, FLOAT32_RTOL)
@@ -208,12 +290,14 @@ def compare(
         return float(difference.max(initial=0.0))
     excess = difference - (atol + rtol * np.abs(expected))
     where = np.unravel_index(int(np.argmax(excess)), excess.shape) if excess.ndim else ()
+    if not hint:
+        problem = _dtype_problem(dtype, expected, got)
+        hint = f"hint: {problem}\n" if problem else ""
     raise ExerciseFailed(
         f"{exercise}: wrong values for {case}.\n"
         f"  largest difference {difference[where]:.4g} at index {_index(where)} "
         f"(expected {expected[where]:.6g}, got {got[where]:.6g})\n"
-        f"{_window(expected, got, where)}"
-        f"hint: {hint}"
+        f"{_window(expected, got, where)}{hint}".strip()
     )
 
 
@@ -349,15 +433,15 @@ def _keep_tensors(value, memo: dict, depth: int) -> None:
         _keep_tensors(vars(value), memo, depth + 1)
 
 
-def cached_copies(build: Callable[[], object]) -> Callable[[], object]:
+def cached_copies(build: Callable[..., object]) -> Callable[..., object]:
     """Like `functools.cache` for a checker's costly reference run, but every call gets its own
     deep copy: an attempt that writes into what it is handed cannot poison the next attempt."""
-    built: list = []
+    built: dict = {}
 
-    def pristine():
-        if not built:
-            built.append(build())
-        return copy.deepcopy(built[0])
+    def pristine(*args):
+        if args not in built:
+            built[args] = build(*args)
+        return copy.deepcopy(built[args])
 
     pristine.__name__, pristine.__doc__ = build.__name__, build.__doc__
     return pristine
@@ -428,14 +512,17 @@ def run_learner(exercise: str, fn: Callable, *args, **kwargs):
 
 
 def checker(
-    exercise: str, needs_tensor: bool = False
+    exercise: str,
+    needs_tensor: bool = False,
+    cases: Callable[[], list[Case]] | None = None,
 ) -> Callable[[Callable[..., str]], Callable[..., CheckResult]]:
     """Turn a function that runs the comparisons and returns a success line into a checker.
 
     The wrapped checker reports an unsolved exercise (``NotImplementedError``) without failing,
     so a lesson runs top to bottom before the learner has written anything. A wrong answer raises
     `ExerciseFailed` with a short traceback; any other error while reading the answer becomes one.
-    `needs_tensor` records that the exercise wants a tinygrad Tensor back (kernel counts, autograd).
+    `needs_tensor` records that the exercise wants a tinygrad Tensor back (kernel counts, autograd);
+    `cases` is the seeded generator of the `Case`s the checker runs, kept as ``check.cases``.
     """
 
     def wrap(check: Callable[..., str]) -> Callable[..., CheckResult]:
@@ -465,7 +552,7 @@ def checker(
             return CheckResult(True, f"{exercise}: correct. {summary}{kept}")
 
         run.__name__, run.__doc__, run.__wrapped__ = check.__name__, check.__doc__, check
-        run.needs_tensor = needs_tensor
+        run.needs_tensor, run.cases = needs_tensor, cases
         return run
 
     return wrap

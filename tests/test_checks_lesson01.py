@@ -128,5 +128,36 @@ def test_sgd_step_up_the_gradient_is_caught():
         new_w, new_b = reference_sgd_step(w, b, x, y, lr)
         return 2 * w - new_w, 2 * b - new_b
 
-    with pytest.raises(ExerciseFailed, match=r"new w[\s\S]*step against the gradient"):
+    with pytest.raises(ExerciseFailed, match=r"new w[\s\S]*step goes up the gradient"):
         check_sgd_step(uphill)
+
+
+def test_sgd_step_wrong_in_no_known_way_gets_no_hint_and_uphill_gets_exactly_its_own():
+    def off(w, b, x, y, lr):
+        new_w, new_b = reference_sgd_step(w, b, x, y, lr)
+        return new_w + 0.01, new_b
+
+    with pytest.raises(ExerciseFailed) as refusal:
+        check_sgd_step(off)
+    assert "hint" not in str(refusal.value) and "largest difference 0.01" in str(refusal.value)
+
+    def uphill(w, b, x, y, lr):
+        new_w, new_b = reference_sgd_step(w, b, x, y, lr)
+        return 2 * w - new_w, 2 * b - new_b
+
+    with pytest.raises(ExerciseFailed) as refusal:
+        check_sgd_step(uphill)
+    assert str(refusal.value).count("hint:") == 1
+    assert str(refusal.value).endswith(
+        "hint: the step goes up the gradient: step against it, w - lr * dL/dw."
+    )
+
+
+def test_sgd_step_with_the_lessons_learning_rate_written_in_fails_on_the_other_case():
+    def fixed_lr(w, b, x, y, lr):
+        return reference_sgd_step(w, b, x, y, 0.1)
+
+    with pytest.raises(
+        ExerciseFailed, match=r"lr=0.03[\s\S]*hint: the step uses the lesson's lr=0.1"
+    ):
+        check_sgd_step(fixed_lr)

@@ -98,7 +98,7 @@ def test_block_with_post_norm_is_named():
     [
         (
             lambda c: reference_count_params(c) + c.vocab_size * c.n_embd * c.tie_weights,
-            r"you counted too many; the head",
+            r"hint: you counted too many: the head",
         ),
         (
             lambda c: reference_count_params(c) - c.block_size * c.n_embd,
@@ -114,6 +114,11 @@ def test_block_with_post_norm_is_named():
 def test_parameter_count_mistakes_are_caught(wrong, message):
     with pytest.raises(ExerciseFailed, match=message):
         check_count_params(wrong)
+
+
+def test_a_parameter_count_off_in_no_known_way_gets_no_hint():
+    with pytest.raises(ExerciseFailed, match=r"off by \+1\)\.$"):
+        check_count_params(lambda c: reference_count_params(c) + 1)
 
 
 def test_parameter_count_as_a_whole_float_passes():

@@ -18,6 +18,7 @@ from minigpt.checks import (
     reference_cross_entropy,
     reference_learning_rate,
 )
+from minigpt.train import TrainConfig
 
 # Lesson 04
 
@@ -144,7 +145,7 @@ def adamw_with(change: str):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("decay-all", r"linear.bias \(shape \(3,\)\) after step 1[\s\S]*decay is applied to every"),
+        ("decay-all", r"linear.bias \(shape \(3,\)\) at step 1[\s\S]*decay is applied to every"),
         ("no-correction", "bias correction is missing"),
         ("coupled", "AdamW decouples"),
     ],
@@ -158,8 +159,17 @@ def test_adamw_wrong_only_from_step_two_names_the_step():
     def forgets_m(param, grad, m, v, t, lr, config):
         return reference_adamw_update(param, grad, np.zeros_like(m), v, t, lr, config)
 
-    with pytest.raises(ExerciseFailed, match="after step 2"):
+    with pytest.raises(ExerciseFailed, match="at step 2 of AdamW"):
         check_adamw_update(forgets_m)
+
+
+def test_adamw_with_the_lessons_betas_and_decay_written_in_is_refused_naming_the_setting():
+    def fixed_numbers(param, grad, m, v, t, lr, config):
+        lesson = TrainConfig(betas=(0.9, 0.99), weight_decay=0.1)
+        return reference_adamw_update(param, grad, m, v, t, lr, lesson)
+
+    with pytest.raises(ExerciseFailed, match=r"step 1 of AdamW with betas=\(0.8, 0.95\)"):
+        check_adamw_update(fixed_numbers)
 
 
 def test_adamw_returning_only_the_parameter_is_explained():

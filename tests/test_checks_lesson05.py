@@ -51,9 +51,9 @@ def test_a_wrong_count_gets_no_guess_at_the_cause():
         make().realize()
         return GlobalCounters.kernel_count + 1, GlobalCounters.global_mem
 
-    with pytest.raises(ExerciseFailed, match="right after realizing") as refusal:
+    with pytest.raises(ExerciseFailed, match=r"got 2 kernel\(s\)") as refusal:
         check_count_kernels(one_too_many)
-    assert "reset" not in str(refusal.value)
+    assert "hint" not in str(refusal.value)
 
 
 def test_count_without_realize_is_caught():
@@ -111,7 +111,7 @@ def _standardize(x, eps_inside=True, eps=1e-5):
 
 
 def test_standardize_without_eps_is_caught():
-    with pytest.raises(ExerciseFailed, match=r"variance ~4e-6, the 1e-5 is missing"):
+    with pytest.raises(ExerciseFailed, match=r"variance ~4e-6[\s\S]*hint: the 1e-5 is missing"):
         check_fused_standardize(lambda x: _standardize(x, eps=0.0))
 
 

@@ -22,7 +22,9 @@ from minigpt.checks.lesson06 import GELU_C
 
 
 def test_naive_softplus_overflows_and_is_caught():
-    with pytest.raises(ExerciseFailed, match=r"(?s)NaN or inf.*max\(x, 0\)"):
+    with pytest.raises(
+        ExerciseFailed, match=r"(?s)NaN or inf.*hint: log\(1 \+ exp\(x\)\) overflows"
+    ):
         check_softplus(lambda x: (x.exp() + 1).log())
 
 
@@ -95,12 +97,12 @@ def test_gelu_with_the_erf_forward_is_caught():
             v, lambda u: 0.5 * u * (1 + (u * 0.7071067811865476).erf()), reference_gelu_backward
         )
 
-    with pytest.raises(ExerciseFailed, match=r"(?s)wrong values.*forward: 0.5 v"):
+    with pytest.raises(ExerciseFailed, match=r"(?s)wrong values.*the exact GELU"):
         check_gelu_kernel(erf_forward)
 
 
 def test_naive_logsumexp_is_caught():
-    with pytest.raises(ExerciseFailed, match=r"(?s)NaN or inf.*m = max"):
+    with pytest.raises(ExerciseFailed, match=r"(?s)NaN or inf.*hint: exp overflowed"):
         check_logsumexp(lambda x, axis=-1: x.exp().sum(axis=axis).log())
 
 
@@ -110,7 +112,10 @@ def test_logsumexp_shifted_by_the_min_or_mean_is_caught(shift):
         m = getattr(x, shift)(axis=axis, keepdim=True)
         return (x - m).exp().sum(axis=axis).log() + m.squeeze(axis)
 
-    with pytest.raises(ExerciseFailed, match=r"(?s)\[\[1000, -1000, 0\].*minimum or the mean"):
+    with pytest.raises(
+        ExerciseFailed,
+        match=r"(?s)\[\[1000, -1000, 0\].*hint: exp overflowed: with no shift, or a shift by the row minimum or mean",
+    ):
         check_logsumexp(shifted)
 
 
@@ -118,7 +123,7 @@ def test_logsumexp_without_the_max_added_back_is_caught():
     def forgot_max(x, axis=-1):
         return (x - x.max(axis=axis, keepdim=True)).exp().sum(axis=axis).log()
 
-    with pytest.raises(ExerciseFailed, match="wrong values"):
+    with pytest.raises(ExerciseFailed, match="wrong values[\\s\\S]*hint: the maximum is not added"):
         check_logsumexp(forgot_max)
 
 

@@ -122,7 +122,7 @@ def test_decode_step_with_a_wrong_shape_gets_a_message():
 def test_decode_step_that_only_works_at_the_small_cases_is_caught_inside_the_model():
     def ignores_earlier_slots_after_position_2(q, k, v, cache_k, cache_v, pos):
         out, cache_k, cache_v = reference_decode_step(q, k, v, cache_k, cache_v, pos)
-        if pos in (3, 4, 6):  # positions the small cases do not try
+        if pos in (1, 2, 3):  # positions the small cases do not try
             out = out * 0
         return out, cache_k, cache_v
 
@@ -134,7 +134,7 @@ def test_mean_instead_of_median_is_caught():
     def with_mean(seconds, tokens_per_step, warmup=2):
         return tokens_per_step / statistics.mean(seconds[warmup:])
 
-    with pytest.raises(ExerciseFailed, match="median \\(not the mean\\)"):
+    with pytest.raises(ExerciseFailed, match="that is the mean of the calls after the warmup"):
         check_steady_tokens_per_second(with_mean)
 
 

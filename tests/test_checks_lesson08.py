@@ -13,6 +13,7 @@ from neurosymbolic.checks import (
     check_worlds,
     exact_costs_to_go,
     plan_with_closed_key,
+    reference_astar,
     reference_successors,
 )
 from neurosymbolic.planner import NoPlanError, bfs_plan_cost
@@ -112,7 +113,12 @@ def make_astar(
                 if close_on_push:
                     closed.add(key(nxt))
                 counter += 1
-                priority = {"f": new_cost + heuristic(nxt), "g": new_cost, "h": heuristic(nxt)}
+                priority = {
+                    "f": new_cost + heuristic(nxt),
+                    "g": new_cost,
+                    "h": heuristic(nxt),
+                    "weighted": new_cost + 2 * heuristic(nxt),  # weighted A*, w = 2
+                }
                 heapq.heappush(frontier, (priority[order], counter, new_cost, nxt))
         if found is None:
             return None
@@ -161,6 +167,7 @@ def test_a_correct_astar_passes():
             r"3 object\(s\), your plan costs 46[\s\S]*which objects are delivered, not how many",
         ),
         (make_astar(order="g"), r"g \+ h is at least[\s\S]*not by g alone"),
+        (make_astar(order="weighted"), r"delivery world \d of 7 \(below\)[\s\S]*your plan costs"),
         (make_astar(flip=True), "reverse order"),
         (lambda *args: None, "return None only when the frontier is empty"),
         (lambda *args: "up", "you returned str"),
@@ -170,3 +177,28 @@ def test_a_correct_astar_passes():
 def test_astar_mistakes(wrong, message):
     with pytest.raises(ExerciseFailed, match=message):
         check_astar(wrong)
+
+
+def test_the_worlds_put_a_wall_and_the_edge_on_every_side_of_some_state():
+    """A successor function that checks walls or the map's edge in one direction only fails."""
+    blocked = set()
+    for world in check_worlds():
+        H, W = world.walls.shape
+        for state in exact_costs_to_go(world):
+            for action, (d_row, d_col) in MOVES.items():
+                row, col = state.cell[0] + d_row, state.cell[1] + d_col
+                inside = 0 <= row < H and 0 <= col < W
+                if not inside or world.walls[row, col]:
+                    blocked.add((action, "wall" if inside else "edge"))
+    assert blocked == {(action, kind) for action in MOVES for kind in ("wall", "edge")}
+
+
+def test_a_graph_hint_only_when_its_mistake_reproduces_what_the_search_did():
+    def looks_ahead_first(start, successors, heuristic, is_goal):
+        successors(start)  # an extra expansion that no typical mistake makes
+        return reference_astar(start, successors, heuristic, is_goal)
+
+    with pytest.raises(ExerciseFailed) as refusal:
+        check_astar(looks_ahead_first)
+    assert "expanded S more than once" in str(refusal.value)
+    assert "hint" not in str(refusal.value)

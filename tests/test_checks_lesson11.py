@@ -149,7 +149,7 @@ def test_inverted_ratio_and_counts_are_caught():
     def counts(episodes, optimum):
         return float(sum(e.success for e in episodes)), 1.0
 
-    with pytest.raises(ExerciseFailed, match="a fraction in"):
+    with pytest.raises(ExerciseFailed, match="that is the number of solved episodes"):
         check_success_and_optimality(counts)
 
 

@@ -117,3 +117,77 @@ def stream(text: str) -> nbformat.NotebookNode:
 def test_output_scan_finds_paths_warnings_and_bar_chunks(output, found):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[output])])
     assert len(output_problems(notebook)) == found
+
+
+# Prose = outputs. A number in a lesson's text that reads as a measurement (two or more decimals, a
+# thousands separator or a percentage) must be printed by a code cell above it. A markdown cell can
+# bring more numbers under the rule with <!-- quotes: 3.5; 81,920 --> (the same check), and names
+# a number that is a setting or a derivation, not an output, with <!-- not an output: 0.29 -->.
+MEASURED = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+\.\d{2,}|\d+(?:\.\d+)?%)(?![\w.]\d)")
+DECLARED = re.compile(r"<!--\s*(quotes|not an output):(.*?)-->", re.S)
+OUTPUT_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+CONVENTIONS = {"95%"}  # the usual confidence of an interval: a convention, not a result
+
+
+def _prose(markdown: str) -> str:
+    """The text a reader reads as numbers: code, links, URLs and HTML comments taken out."""
+    for pattern in (r"```.*?```", r"`[^`]*`", r"\]\([^)]*\)", r"https?://\S+", r"<!--.*?-->"):
+        markdown = re.sub(pattern, " ", markdown, flags=re.S)
+    return markdown
+
+
+def _printed(token: str, printed: list[float]) -> bool:
+    """Whether `token` ("0.793", "32,772", "43%") is a printed value at the token's precision."""
+    value = float(token.rstrip("%").replace(",", ""))
+    decimals = len(token.rstrip("%").partition(".")[2])
+    scales = (1, 100) if token.endswith("%") else (1,)
+    return any(round(v * scale, decimals) == value for v in printed for scale in scales)
+
+
+def prose_mismatches(cells: list[dict]) -> list[str]:
+    """Every number of the prose not printed by a code cell above it, as 'cell N: number'."""
+    printed: list[float] = []
+    found = []
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] == "code":
+            for output in cell.get("outputs", []):
+                text = output.get("text", "") + output.get("data", {}).get("text/plain", "")
+                printed += [float(t.replace(",", "")) for t in OUTPUT_NUMBER.findall(text)]
+            continue
+        declared = {"quotes": [], "not an output": []}
+        for kind, numbers in DECLARED.findall(cell["source"]):
+            declared[kind] += [n.strip() for n in numbers.split(";") if n.strip()]
+        prose = _prose(cell["source"])
+        for token in declared["quotes"]:
+            if token not in prose:
+                found.append(f"cell {index}: {token} is declared as quoted but not in the text")
+        wanted = set(MEASURED.findall(prose)) - set(declared["not an output"]) - CONVENTIONS
+        for token in sorted(wanted | set(declared["quotes"])):
+            if not _printed(token, printed):
+                found.append(f"cell {index}: {token}")
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_numbers_in_the_prose_are_printed_above_them(path):
+    """A sentence that quotes a result quotes the stored output above it, so that a re-run that
+    changes the number breaks this test instead of leaving the text wrong."""
+    notebook = nbformat.read(path, as_version=4)
+    mismatches = prose_mismatches(notebook.cells)
+    assert not mismatches, (
+        f"numbers in the text of {path.name} that no output above prints: {mismatches}; print them "
+        "in the cell above, or mark a setting <!-- not an output: N -->"
+    )
+
+
+def test_prose_check_finds_a_number_no_output_printed():
+    def cells(text: str) -> list[dict]:
+        code = {"cell_type": "code", "source": "", "outputs": [{"text": "accuracy 0.793\n"}]}
+        return [code, {"cell_type": "markdown", "source": text}]
+
+    assert prose_mismatches(cells("about a fifth wrong (accuracy 0.793)")) == []
+    assert prose_mismatches(cells("accuracy 0.79 (rounded)")) == []
+    assert prose_mismatches(cells("accuracy 0.812")) == ["cell 1: 0.812"]
+    assert prose_mismatches(cells("3.5 times <!-- quotes: 3.5 -->")) == ["cell 1: 3.5"]
+    assert prose_mismatches(cells("a rate of 0.29 <!-- not an output: 0.29 -->")) == []
+    assert prose_mismatches(cells("79%, `0.555` in code")) == []

@@ -11,12 +11,11 @@ import numpy as np
 from tinygrad import Tensor
 
 from course.checks import (
+    Case,
     ExerciseFailed,
     checker,
     compare,
-    name_mistake,
     run_learner,
-    to_numpy,
 )
 
 # The gradients Exercise 1 returns, in the order the backward pass computes them.
@@ -122,66 +121,71 @@ def _mlp_mistakes(name: str, r: dict[str, np.ndarray], N: int) -> dict[str, np.n
     return {}
 
 
-@checker("Exercise 1")
+def _mlp_cases() -> list[Case]:
+    """Two networks that differ in every size (N, D, H, K); the labels include the first and the
+    last class, so a one-hot that drops either shows."""
+    rng = np.random.default_rng(13)
+    cases = []
+    for N, D, H, K in [(5, 4, 6, 3), (8, 3, 7, 5)]:
+        y = rng.permutation(np.concatenate([[0, K - 1], rng.integers(0, K, N - 2)]))  # (N,)
+        values = {
+            "x": rng.standard_normal((N, D)),
+            "y": y,
+            "W1": rng.standard_normal((D, H)) / np.sqrt(D),
+            "b1": rng.standard_normal(H) * 0.5,
+            "W2": rng.standard_normal((H, K)) / np.sqrt(H),
+            "b2": rng.standard_normal(K) * 0.5,
+        }
+        cases.append(Case(f"x ({N}, {D}), W1 ({D}, {H}), W2 ({H}, {K}), N={N} rows", values))
+    return cases
+
+
+@checker("Exercise 1", cases=_mlp_cases)
 def check_mlp_backward(fn: Callable) -> str:
     """`fn(x, y, W1, b1, W2, b2)` returns the 7 gradients of `MLP_GRADS`, by hand.
 
     Compared with a float64 numpy derivation, which in turn agrees with tinygrad's autograd;
     tolerance rtol 1e-4 plus 1e-5 of the tensor's largest entry (float32 answers pass).
     """
-    rng = np.random.default_rng(13)
-    for N, D, H, K in [(5, 4, 6, 3), (8, 3, 7, 5)]:
-        x = rng.standard_normal((N, D))
-        W1, b1 = rng.standard_normal((D, H)) / np.sqrt(D), rng.standard_normal(H) * 0.5
-        W2, b2 = rng.standard_normal((H, K)) / np.sqrt(H), rng.standard_normal(K) * 0.5
-        y = rng.integers(0, K, N)
-        case = f"x ({N}, {D}), W1 ({D}, {H}), W2 ({H}, {K}), N={N} rows"
+    for case in _mlp_cases():
+        x, y, W1, b1, W2, b2 = case.values.values()
+        N = len(y)
         params = [Tensor(a.astype(np.float32)) for a in (W1, b1, W2, b2)]
         inputs = [Tensor(x.astype(np.float32)), Tensor(y.astype(np.int32)), *params]
         got = _run_without_autograd("Exercise 1", fn, *inputs)
         if any(p.grad is not None for p in params):
             raise ExerciseFailed(
-                "Exercise 1: after your function ran, the parameters have a .grad: autograd "
-                "filled it.\nhint: compute each gradient from the forward values with the chain "
-                "rule; do not call .backward()."
+                f"Exercise 1: for {case.name}, after your function ran, the parameters have a "
+                ".grad: autograd filled it.\nhint: compute each gradient from the forward values "
+                "with the chain rule; do not call .backward()."
             )
         if not isinstance(got, tuple | list) or len(got) != len(MLP_GRADS):
             length = f" of length {len(got)}" if isinstance(got, tuple | list) else ""
             raise ExerciseFailed(
-                f"Exercise 1: expected {len(MLP_GRADS)} gradients, got {type(got).__name__}"
-                f"{length}.\nhint: return {', '.join(MLP_GRADS)}, in that order."
+                f"Exercise 1: for {case.name}, expected {len(MLP_GRADS)} gradients, got "
+                f"{type(got).__name__}{length}.\nhint: return {', '.join(MLP_GRADS)}, in that "
+                "order."
             )
         r = _np_mlp(x, y, W1, b1, W2, b2)
         for name, value in zip(MLP_GRADS, got, strict=True):
-            where = f"{name} (the first gradient that differs), {case}"
+            where = f"{name} (the first gradient that differs), {case.name}"
             if not isinstance(value, Tensor | np.ndarray | list | float):
                 raise ExerciseFailed(
-                    f"Exercise 1: {name} is {type(value).__name__}, expected a tensor of shape "
-                    f"{r[name].shape}.\nhint: return every gradient as a tinygrad Tensor."
+                    f"Exercise 1: for {case.name}, {name} is {type(value).__name__}, expected a "
+                    f"tensor of shape {r[name].shape}.\nhint: return every gradient as a "
+                    "tinygrad Tensor."
                 )
-            name_mistake("Exercise 1", where, to_numpy(value), r[name], _mlp_mistakes(name, r, N))
             scale = float(np.abs(r[name]).max())
             compare(
                 "Exercise 1",
                 where,
                 r[name],
                 value,
-                f"{name} = " + _MLP_HINTS[name],
+                _mlp_mistakes(name, r, N),
                 rtol=1e-4,
                 atol=1e-5 * scale,
             )
     return "all seven gradients match, tensor by tensor, on two shapes, without autograd."
-
-
-_MLP_HINTS = {
-    "dlogits": "(softmax(logits) - one_hot(y)) / N.",
-    "dW2": "h.T @ dlogits, shape (H, K): the matmul rule dz/dw = x.T @ upstream.",
-    "db2": "dlogits summed over the rows (axis 0), shape (K,).",
-    "dh": "dlogits @ W2.T, shape (N, H).",
-    "dpre": "dh * (1 - h^2), element by element (tanh' = 1 - tanh^2).",
-    "dW1": "x.T @ dpre, shape (D, H).",
-    "db1": "dpre summed over the rows (axis 0), shape (H,).",
-}
 
 
 def reference_square_loss_grads(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,55 +203,73 @@ def reference_sgd_step(w, b, x, y, lr: float):
     return w - lr * grad_w, b - lr * grad_b
 
 
-@checker("Exercise 2")
+def _square_loss_cases() -> list[Case]:
+    rng = np.random.default_rng(11)
+    return [
+        Case(f"x of shape {(n, d)}, w of shape {(d, k)}", {
+            "x": rng.standard_normal((n, d)), "w": rng.standard_normal((d, k))
+        })
+        for n, d, k in [(4, 3, 2), (2, 5, 3)]
+    ]  # fmt: skip
+
+
+@checker("Exercise 2", cases=_square_loss_cases)
 def check_square_loss_grads(fn: Callable) -> str:
     """`fn(x, w)` returns (dz/dx, dz/dw) for z = sum((x @ w)^2), derived by hand (autograd is off),
     compared with tinygrad's autograd; rtol 1e-6."""
-    rng = np.random.default_rng(11)
-    for n, d, k in [(4, 3, 2), (2, 5, 3)]:
-        x, w = rng.standard_normal((n, d)), rng.standard_normal((d, k))
+    for case in _square_loss_cases():
+        x, w = case["x"], case["w"]
         tx, tw = Tensor(x), Tensor(w)
         expected = ((tx @ tw) ** 2).sum().gradient(tx, tw)
-        got = _run_without_autograd("Exercise 2", fn, x.copy(), w.copy())
+        got = _run_without_autograd("Exercise 2", fn, x, w)
         if not (isinstance(got, tuple | list) and len(got) == 2):
             raise ExerciseFailed(
-                f"Exercise 2: expected a pair (dz/dx, dz/dw), got {type(got).__name__}.\n"
-                "hint: return grad_x, grad_w"
+                f"Exercise 2: for {case.name}, expected a pair (dz/dx, dz/dw), got "
+                f"{type(got).__name__}.\nhint: return grad_x, grad_w"
             )
-        case = f"x of shape {(n, d)}, w of shape {(d, k)}"
         for name, exp, value in zip(("dz/dx", "dz/dw"), expected, got, strict=True):
-            compare(
-                "Exercise 2",
-                f"{name}, {case}",
-                exp,
-                value,
-                "with h = x @ w, dz/dh = 2h; then dz/dx = dz/dh @ w.T (shape of x) and "
-                "dz/dw = x.T @ dz/dh (shape of w). Check the factor 2 and which side w.T goes.",
-                rtol=1e-6,
-            )
+            half = {"the factor 2 is missing: dz/dh = 2h for z = sum(h^2).": exp.numpy() / 2}
+            compare("Exercise 2", f"{name}, {case.name}", exp, value, half, rtol=1e-6)
     return "both gradients match tinygrad's autograd on two shapes."
 
 
-@checker("Exercise 3")
+def _sgd_cases() -> list[Case]:
+    """Two problems that differ in every input, the learning rate and the bias included."""
+    rng = np.random.default_rng(12)
+    cases = []
+    for n, d, b, lr in [(8, 3, 0.5, 0.1), (5, 1, -1.3, 0.03)]:
+        values = {
+            "w": rng.standard_normal(d),
+            "b": b,
+            "x": rng.standard_normal((n, d)),
+            "y": rng.standard_normal(n),
+            "lr": lr,
+        }
+        cases.append(Case(f"x of shape {(n, d)}, b={b}, lr={lr}", values))
+    return cases
+
+
+@checker("Exercise 3", cases=_sgd_cases)
 def check_sgd_step(fn: Callable) -> str:
     """`fn(w, b, x, y, lr)` returns the weights after one gradient step on the mean squared error
     (rtol 1e-6: float32 answers pass)."""
-    rng = np.random.default_rng(12)
-    for n, d in [(8, 3), (5, 1)]:
-        x, y = rng.standard_normal((n, d)), rng.standard_normal(n)
-        w, b = rng.standard_normal(d), 0.5
-        expected = reference_sgd_step(w, b, x, y, 0.1)
-        got = run_learner("Exercise 3", fn, w.copy(), b, x, y, 0.1)
+    for case in _sgd_cases():
+        expected = reference_sgd_step(**case.values)
+        got = run_learner("Exercise 3", fn, *case.values.values())
         if not (isinstance(got, tuple | list) and len(got) == 2):
             raise ExerciseFailed(
-                f"Exercise 3: expected a pair (new_w, new_b), got {type(got).__name__}.\n"
-                "hint: return w - lr * grad_w, b - lr * grad_b"
+                f"Exercise 3: for {case.name}, expected a pair (new_w, new_b), got "
+                f"{type(got).__name__}.\nhint: return w - lr * grad_w, b - lr * grad_b"
             )
-        hint = (
-            "L = mean((x @ w + b - y)^2): dL/dw = 2 x.T @ r / n and dL/db = 2 mean(r) with "
-            "r = x @ w + b - y; step against the gradient: w - lr * dL/dw."
-        )
-        case = f"x of shape {(n, d)}, lr=0.1"
-        compare("Exercise 3", f"new w, {case}", expected[0], got[0], hint, rtol=1e-6)
-        compare("Exercise 3", f"new b, {case}", expected[1], got[1], hint, rtol=1e-6)
+        w, b, lr = case["w"], case["b"], case["lr"]
+        for i, name in enumerate(("w", "b")):
+            start, step = (w, b)[i], expected[i] - (w, b)[i]  # step = -lr * gradient
+            mistakes = {
+                "the step goes up the gradient: step against it, w - lr * dL/dw.": start - step,
+                "the factor 2 of d(r^2)/dr = 2r is missing.": start + step / 2,
+                "the step uses the lesson's lr=0.1, not the lr argument.": start + step / lr * 0.1,
+            }
+            compare(
+                "Exercise 3", f"new {name}, {case.name}", expected[i], got[i], mistakes, rtol=1e-6
+            )
     return "one step of gradient descent on the mean squared error, as in numpy."

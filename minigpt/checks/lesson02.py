@@ -8,11 +8,10 @@ from tinygrad import Tensor, dtypes
 from tinygrad.nn.state import get_parameters
 
 from course.checks import (
+    Case,
     checker,
     compare,
-    name_mistake,
     run_learner,
-    to_numpy,
 )
 from minigpt.attention import MultiHeadAttention
 
@@ -93,33 +92,38 @@ _MHA_MISTAKES = {
 }
 
 
-@checker("Exercise 1")
-def check_multi_head_attention(fn: Callable) -> str:
-    """`fn(x, w_attn, b_attn, w_proj, b_proj, n_head)` = MultiHeadAttention's output with those
-    weights, for every query position (not only the first); rtol 1e-4 (float32 passes)."""
+def _mha_cases() -> list[Case]:
+    """Two attentions that differ in batch, length, heads and head size, with their weights."""
+    cases = []
     for seed, (B, T, nh, hs) in enumerate([(2, 6, 3, 4), (1, 5, 2, 8)]):
         C = nh * hs
         Tensor.manual_seed(120 + seed)
         attn = MultiHeadAttention(C, nh)
         Tensor.realize(*get_parameters(attn))
-        x = (Tensor.randn(B, T, C) * 2).realize()  # (B, T, C)
-        weights = (attn.c_attn.weight, attn.c_attn.bias, attn.c_proj.weight, attn.c_proj.bias)
-        expected = attn(x).numpy()
-        case = f"x of shape {(B, T, C)} (B, T, C), n_head={nh}, weights of a MultiHeadAttention"
-        got = run_learner("Exercise 1", fn, x, *weights, nh)
-        args64 = [a.numpy().astype(np.float64) for a in (x, *weights)]
+        values = {
+            "x": (Tensor.randn(B, T, C) * 2).realize(),  # (B, T, C)
+            "w_attn": attn.c_attn.weight,
+            "b_attn": attn.c_attn.bias,
+            "w_proj": attn.c_proj.weight,
+            "b_proj": attn.c_proj.bias,
+            "n_head": nh,
+        }
+        name = f"x of shape {(B, T, C)} (B, T, C), n_head={nh}, weights of a MultiHeadAttention"
+        cases.append(Case(name, values))
+    return cases
+
+
+@checker("Exercise 1", cases=_mha_cases)
+def check_multi_head_attention(fn: Callable) -> str:
+    """`fn(x, w_attn, b_attn, w_proj, b_proj, n_head)` = MultiHeadAttention's output with those
+    weights, for every query position (not only the first); rtol 1e-4 (float32 passes)."""
+    for case in _mha_cases():
+        *arrays, nh = case.values.values()
+        got = run_learner("Exercise 1", fn, *case.values.values())
+        args64 = [a.numpy().astype(np.float64) for a in arrays]
+        expected = _np_mha(*args64, nh)  # (B, T, C), float64
         mistakes = {why: _np_mha(*args64, nh, **switch) for why, switch in _MHA_MISTAKES.items()}
-        name_mistake("Exercise 1", case, to_numpy(got), expected, mistakes)
-        compare(
-            "Exercise 1",
-            case,
-            expected,
-            got,
-            "q, k, v = (x @ w_attn.T + b_attn).split(C, dim=2); each to (B, nh, T, hs); causal "
-            "softmax(q k^T / sqrt(hs)) @ v; back to (B, T, C); then @ w_proj.T + b_proj.",
-            rtol=1e-4,
-            atol=1e-5,
-        )
+        compare("Exercise 1", case.name, expected, got, mistakes, rtol=1e-4, atol=1e-5)
     return "your attention equals MultiHeadAttention at every position, on two shapes."
 
 
@@ -129,12 +133,19 @@ def reference_causal_mask(Tq: int, Tk: int) -> Tensor:
     return Tensor.ones(Tq, Tk).tril(Tk - Tq).cast(dtypes.bool)
 
 
-@checker("Exercise 2")
+def _mask_cases() -> list[Case]:
+    return [
+        Case(f"Tq={Tq} queries, the last of Tk={Tk} positions", {"Tq": Tq, "Tk": Tk})
+        for Tq, Tk in [(4, 4), (3, 7), (1, 5), (2, 3)]
+    ]
+
+
+@checker("Exercise 2", cases=_mask_cases)
 def check_causal_mask(fn: Callable[[int, int], Tensor]) -> str:
     """`fn(Tq, Tk)` returns a (Tq, Tk) mask, True (or 1) where a query may attend to a key."""
-    for Tq, Tk in [(4, 4), (3, 7), (1, 5), (2, 3)]:
-        case = f"Tq={Tq} queries, the last of Tk={Tk} positions"
-        got = to_numpy(run_learner("Exercise 2", fn, Tq, Tk))
+    for case in _mask_cases():
+        Tq, Tk = case["Tq"], case["Tk"]
+        got = run_learner("Exercise 2", fn, Tq, Tk)
         expected = np.tril(np.ones((Tq, Tk)), Tk - Tq)
         mistakes = {
             "the mask starts at the top-left corner (tril() without an offset), as if the "
@@ -147,15 +158,5 @@ def check_causal_mask(fn: Callable[[int, int], Tensor]) -> str:
             "the mask is the upper triangle: query i may see the keys BEFORE it, the lower "
             "triangle.": np.triu(np.ones((Tq, Tk)), Tk - Tq),
         }
-        name_mistake("Exercise 2", case, got, expected, mistakes)
-        compare(
-            "Exercise 2",
-            case,
-            expected,
-            got,
-            "query i sits at position Tk - Tq + i: ones where j <= Tk - Tq + i, e.g. "
-            "Tensor.ones(Tq, Tk).tril(diagonal).",
-            rtol=0,
-            atol=0,
-        )
+        compare("Exercise 2", case.name, expected, got, mistakes, rtol=0, atol=0)
     return "masks for square and rectangular (Tq < Tk) attention."

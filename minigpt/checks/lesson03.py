@@ -4,15 +4,14 @@ from collections.abc import Callable
 
 import numpy as np
 from tinygrad import Tensor
-from tinygrad.nn.state import get_parameters, get_state_dict
+from tinygrad.nn.state import get_parameters, get_state_dict, load_state_dict
 
 from course.checks import (
+    Case,
     ExerciseFailed,
     checker,
     compare,
-    name_mistake,
     run_learner,
-    to_numpy,
 )
 from minigpt.model import GPTConfig, MiniGPT
 from minigpt.transformer import MLP, Block, LayerNorm
@@ -29,6 +28,8 @@ def reference_count_params(config: GPTConfig) -> int:
 
 
 def _param_count_hint(config: GPTConfig, difference: int) -> str:
+    """A hint line when the difference is exactly one part of the model counted twice or left
+    out, else nothing."""
     V, S, L, C = config.vocab_size, config.block_size, config.n_layer, config.n_embd
     parts = {
         V * C: "the head: untied it is its own V x C matrix; tied it reuses the token embedding "
@@ -40,28 +41,38 @@ def _param_count_hint(config: GPTConfig, difference: int) -> str:
     }
     what = parts.get(abs(difference))
     if what is None:
-        return "count per block: attention 4C^2 + 4C, MLP 8C^2 + 5C, LayerNorms 4C."
-    return ("you counted too many; " if difference > 0 else "you missed ") + what
+        return ""
+    return "\nhint: " + ("you counted too many: " if difference > 0 else "you missed ") + what
 
 
-@checker("Exercise 2")
-def check_count_params(fn: Callable[[GPTConfig], int]) -> str:
-    """`fn(config)` = MiniGPT(config).num_params(), for random configs, tied and untied."""
+_COUNTED = ("vocab_size", "block_size", "n_layer", "n_embd", "tie_weights")  # what the count reads
+
+
+def _count_cases() -> list[Case]:
+    """Three random configs, tied and untied."""
     rng = np.random.default_rng(31)
-    configs = []
+    cases = []
     for tie in (True, False, True):
         n_head = int(rng.integers(1, 4))
-        configs.append(
-            GPTConfig(
-                vocab_size=int(rng.integers(5, 40)),
-                block_size=int(rng.integers(4, 20)),
-                n_layer=int(rng.integers(1, 4)),
-                n_head=n_head,
-                n_embd=n_head * int(rng.integers(2, 6)),
-                tie_weights=tie,
-            )
+        config = GPTConfig(
+            vocab_size=int(rng.integers(5, 40)),
+            block_size=int(rng.integers(4, 20)),
+            n_layer=int(rng.integers(1, 4)),
+            n_head=n_head,
+            n_embd=n_head * int(rng.integers(2, 6)),
+            tie_weights=tie,
         )
-    for config in configs:
+        values = {"config": config} | {f"config.{k}": getattr(config, k) for k in _COUNTED}
+        cases.append(Case(str(config), values))
+    return cases
+
+
+@checker("Exercise 2", cases=_count_cases)
+def check_count_params(fn: Callable[[GPTConfig], int]) -> str:
+    """`fn(config)` = MiniGPT(config).num_params(), for random configs, tied and untied."""
+    cases = _count_cases()
+    for case in cases:
+        config = case["config"]
         expected = MiniGPT(config).num_params()
         got = run_learner("Exercise 2", fn, config)
         if isinstance(got, float) and got.is_integer():
@@ -70,15 +81,19 @@ def check_count_params(fn: Callable[[GPTConfig], int]) -> str:
             raise ExerciseFailed(
                 f"Exercise 2: for {config}, your function returned {got!r} "
                 f"({type(got).__name__}); expected a whole number of parameters, {expected:,}."
-                "\nhint: end with `return total` (an int)."
+                + (
+                    "\nhint: a function that ends without `return` returns None."
+                    if got is None
+                    else ""
+                )
             )
         got = int(got)
         if got != expected:
             raise ExerciseFailed(
                 f"Exercise 2: for {config}, MiniGPT has {expected:,} parameters, you counted "
-                f"{got:,} (off by {got - expected:+,}).\nhint: check {_param_count_hint(config, got - expected)}"
+                f"{got:,} (off by {got - expected:+,}).{_param_count_hint(config, got - expected)}"
             )
-    return f"your formula agrees with num_params() on {len(configs)} configs, tied and untied."
+    return f"your formula agrees with num_params() on {len(cases)} configs, tied and untied."
 
 
 def reference_block_forward(x: Tensor, weights: dict[str, Tensor], n_head: int) -> Tensor:
@@ -121,11 +136,10 @@ def _relu_mlp(mlp: MLP) -> Callable[[Tensor], Tensor]:
     return lambda h: mlp.c_proj(mlp.c_fc(h).relu())
 
 
-@checker("Exercise 1")
-def check_block_forward(fn: Callable) -> str:
-    """`fn(x, weights, n_head)` = Block's output, `weights` being its state dict; rtol 1e-4."""
-    # two blocks that differ in width, heads and batch; in the second, rows of x so small that
-    # the layer norm's eps (1e-5) is comparable to their variance (2.5e-5)
+def _block_cases() -> list[Case]:
+    """Two blocks that differ in width, heads and batch; in the second, rows of x so small that
+    the layer norm's eps (1e-5) is comparable to their variance (2.5e-5)."""
+    cases = []
     for seed, (B, T, C, nh, scale) in enumerate([(2, 5, 16, 2, 2.0), (3, 4, 24, 3, 0.005)]):
         Tensor.manual_seed(32 + seed)
         block = Block(n_embd=C, n_head=nh)
@@ -133,11 +147,25 @@ def check_block_forward(fn: Callable) -> str:
             norm.weight = (Tensor.rand(C) + 0.5).realize()  # realized one by one: two lazy draws
             norm.bias = (Tensor.rand(C) - 0.5).realize()  # in one graph could share their numbers
         Tensor.realize(*get_parameters(block))
-        x = (Tensor.randn(B, T, C) * scale).realize()  # (B, T, C)
-        weights = get_state_dict(block)
-        case = f"x of shape {(B, T, C)} (values about {scale}), n_head={nh}, a Block({C}, {nh})"
+        values = {
+            "x": (Tensor.randn(B, T, C) * scale).realize(),  # (B, T, C)
+            "weights": get_state_dict(block),
+            "n_head": nh,
+        }
+        name = f"x of shape {(B, T, C)} (values about {scale}), n_head={nh}, a Block({C}, {nh})"
+        cases.append(Case(name, values))
+    return cases
+
+
+@checker("Exercise 1", cases=_block_cases)
+def check_block_forward(fn: Callable) -> str:
+    """`fn(x, weights, n_head)` = Block's output, `weights` being its state dict; rtol 1e-4."""
+    for case in _block_cases():
+        x, weights, nh = case["x"], case["weights"], case["n_head"]
+        block = Block(n_embd=x.shape[-1], n_head=nh)
+        load_state_dict(block, dict(weights), verbose=False)
         expected = block(x).numpy()
-        got = to_numpy(run_learner("Exercise 1", fn, x, dict(weights), nh))
+        got = run_learner("Exercise 1", fn, x, dict(weights), nh)
         ln1, attn, ln2, mlp = block.ln1, block.attn, block.ln2, block.mlp
         after_attn = x + attn(ln1(x))  # (B, T, C)
         mistakes = {
@@ -164,15 +192,5 @@ def check_block_forward(fn: Callable) -> str:
                 after_attn + mlp(ln1(after_attn))
             ),
         }
-        name_mistake("Exercise 1", case, got, expected, mistakes)
-        compare(
-            "Exercise 1",
-            case,
-            expected,
-            got,
-            "x = x + c_proj(attention(ln1(x))); then x = x + mlp.c_proj(gelu(mlp.c_fc(ln2(x)))); "
-            "each Linear is h @ weight.T + bias.",
-            rtol=1e-4,
-            atol=1e-5,
-        )
+        compare("Exercise 1", case.name, expected, got, mistakes, rtol=1e-4, atol=1e-5)
     return "your block gives the same output as minigpt's Block, on two block sizes."

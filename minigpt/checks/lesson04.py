@@ -12,6 +12,7 @@ from tinygrad import Context, Tensor, nn
 from tinygrad.nn.state import get_state_dict
 
 from course.checks import (
+    Case,
     ExerciseFailed,
     cached_copies,
     checker,
@@ -57,13 +58,10 @@ def _per_position_loss(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     ]
 
 
-@checker("Exercise 1")
-def check_cross_entropy(fn: Callable) -> str:
-    """`fn(logits, targets)`: mean cross-entropy over the targets that are not -1 (numpy in).
-
-    Rows score different numbers of positions (6, 2 and 4 of 6), so a mean of per-row means
-    differs from the mean over all scored positions; rtol 1e-6.
-    """
+def _cross_entropy_cases() -> list[Case]:
+    """Rows that score different numbers of positions (6, 2 and 4 of 6), so that a mean of
+    per-row means differs from the mean over all scored positions; logits in the thousands;
+    another shape whose targets include the first and the last class."""
     rng = np.random.default_rng(41)
     logits = rng.standard_normal((3, 6, 5)) * 3  # (B, T, V)
     targets = rng.integers(0, 5, (3, 6))
@@ -71,13 +69,29 @@ def check_cross_entropy(fn: Callable) -> str:
     uneven[1, :4] = -1  # row 1 scores 2 positions, row 2 scores 4, row 0 all 6
     uneven[2, :2] = -1
     large = logits * 300  # logits in the hundreds: exp overflows without the max shift
-    cases = [
-        ("logits (3, 6, 5), all targets scored", logits, targets),
-        ("logits (3, 6, 5), rows scoring 6, 2 and 4 positions (the rest -1)", logits, uneven),
-        ("logits of size up to ~3000, rows scoring 6, 2 and 4 positions", large, uneven),
+    other = rng.permutation(np.array([0, 6, -1, 3, 6, 0, 2, -1]))  # both end classes, 2 unscored
+    return [
+        Case(name, {"logits": lg, "targets": tg})
+        for name, lg, tg in [
+            ("logits (3, 6, 5), all targets scored", logits, targets),
+            ("logits (3, 6, 5), rows scoring 6, 2 and 4 positions (the rest -1)", logits, uneven),
+            ("logits of size up to ~3000, rows scoring 6, 2 and 4 positions", large, uneven),
+            (
+                "logits (2, 4, 7), targets of classes 0 and 6 among others, two of them -1",
+                rng.standard_normal((2, 4, 7)) * 2,
+                other.reshape(2, 4),
+            ),
+        ]
     ]
-    for case, lg, tg in cases:
-        got = run_learner("Exercise 1", fn, lg.copy(), tg.copy())
+
+
+@checker("Exercise 1", cases=_cross_entropy_cases)
+def check_cross_entropy(fn: Callable) -> str:
+    """`fn(logits, targets)`: mean cross-entropy over the targets that are not -1 (numpy in);
+    rtol 1e-6."""
+    for item in _cross_entropy_cases():
+        case, lg, tg = item.name, item["logits"], item["targets"]
+        got = run_learner("Exercise 1", fn, lg, tg)
         hint = "return one number: the mean of -log p(target) over the positions with target != -1."
         shape = got.shape if isinstance(got, Tensor) else np.shape(got)
         if isinstance(got, np.ndarray | Tensor | list | tuple) and math.prod(shape) != 1:
@@ -92,23 +106,12 @@ def check_cross_entropy(fn: Callable) -> str:
         losses = np.where(scored, _per_position_loss(lg, tg), 0.0)  # (B, T)
         mistakes = {
             f"the loss is averaged over all {tg.size} positions; only the {scored.sum()} scored "
-            "ones count.\nhint: divide the sum by (targets != -1).sum().": losses.sum() / tg.size,
+            "ones count: divide the sum by (targets != -1).sum().": losses.sum() / tg.size,
             "this is the mean of each row's mean; rows score different numbers of positions, "
-            "so average over all scored positions at once.\nhint: sum the losses of the scored "
+            "so average over all scored positions at once: sum the losses of the scored "
             "positions, divide by their count.": (losses.sum(1) / scored.sum(1)).mean(),
         }
-        if scored.all():
-            mistakes = {}
-        name_mistake("Exercise 1", case, np.float64(got), expected, mistakes)
-        compare(
-            "Exercise 1",
-            case,
-            expected,
-            got,
-            "log_softmax = l - max - log(sum(exp(l - max))) along V; pick each target's entry; "
-            "average -log p over the positions with target != -1.",
-            rtol=1e-6,
-        )
+        compare("Exercise 1", case, expected, got, mistakes, rtol=1e-6)
     return "matches numpy, with unevenly masked rows and with very large logits."
 
 
@@ -143,48 +146,48 @@ def _schedule_variants(step: int, c: TrainConfig) -> dict[str, float]:
     }
 
 
-@checker("Exercise 2")
-def check_learning_rate(fn: Callable) -> str:
-    """`fn(step, config)` = minigpt.train.learning_rate(step, config) at chosen steps; rtol 1e-9
-    (a float32 computation passes at rtol 1e-6)."""
-    # Configurations that differ in every value the schedule reads (min_lr is not lr / 10 in
-    # all of them), and a step past the end, where the rate stays at min_lr.
+def _schedule_cases() -> list[Case]:
+    """Configurations that differ in every value the schedule reads (min_lr is not lr / 10 in
+    all of them), at steps in the warmup, at its end, in the cosine and past the end."""
     configs = [
         TrainConfig(steps=100, warmup=10, lr=1e-3, min_lr=1e-4),
         TrainConfig(steps=40, warmup=0, lr=3e-3, min_lr=7e-4),
         TrainConfig(steps=64, warmup=5, lr=2e-3, min_lr=5e-5),
     ]
-    checked = 0
-    for config in configs:
-        steps = (0, 4, config.warmup - 1, config.warmup, config.warmup + 7, 55, 99, 100)
-        for step in (*steps, config.steps + 9):
-            if not 0 <= step <= config.steps + 9:
-                continue
-            case = (
-                f"step {step} of TrainConfig(steps={config.steps}, warmup={config.warmup}, "
-                f"lr={config.lr}, min_lr={config.min_lr})"
+    cases = []
+    for c in configs:
+        steps = (0, 4, c.warmup - 1, c.warmup, c.warmup + 7, 55, 99, 100, c.steps + 9)
+        for step in sorted({s for s in steps if 0 <= s <= c.steps + 9}):
+            name = (
+                f"step {step} of TrainConfig(steps={c.steps}, warmup={c.warmup}, lr={c.lr}, "
+                f"min_lr={c.min_lr})"
             )
-            hint = "return the rate as a Python float."
-            got = _number("Exercise 2", case, run_learner("Exercise 2", fn, step, config), hint)
-            expected = learning_rate(step, config)
-            mistakes = {  # in units of lr: name_mistake's tolerance is absolute
-                k: v / config.lr
-                for k, v in _schedule_variants(step, config).items()
-                if not math.isclose(v, expected, rel_tol=1e-6)
-            }
-            name_mistake("Exercise 2", case, got / config.lr, expected / config.lr, mistakes)
-            compare(
-                "Exercise 2",
-                case,
-                expected,
-                got,
-                "warmup: lr * (step + 1) / (warmup + 1) for step < warmup; then p = (step - warmup)"
-                " / (steps - warmup), min_lr + (lr - min_lr) * 0.5 * (1 + cos(pi * p)).",
-                rtol=1e-6,
-                atol=0,
-            )
-            checked += 1
-    return f"your schedule equals minigpt.train.learning_rate at {checked} steps of three configs."
+            read = {f"config.{k}": getattr(c, k) for k in ("steps", "warmup", "lr", "min_lr")}
+            cases.append(Case(name, {"step": step, "config": c} | read))
+    return cases
+
+
+@checker("Exercise 2", cases=_schedule_cases)
+def check_learning_rate(fn: Callable) -> str:
+    """`fn(step, config)` = minigpt.train.learning_rate(step, config) at chosen steps; rtol 1e-6
+    (a float32 computation passes)."""
+    cases = _schedule_cases()
+    for case in cases:
+        step, config = case["step"], case["config"]
+        hint = "return the rate as a Python float."
+        got = run_learner("Exercise 2", fn, step, config)
+        got = _number("Exercise 2", case.name, got, hint)
+        expected = learning_rate(step, config)
+        mistakes = {  # in units of lr: name_mistake's tolerance is absolute
+            k: v / config.lr
+            for k, v in _schedule_variants(step, config).items()
+            if not math.isclose(v, expected, rel_tol=1e-6)
+        }
+        name_mistake("Exercise 2", case.name, got / config.lr, expected / config.lr, mistakes)
+        compare("Exercise 2", case.name, expected, got, rtol=1e-6, atol=0)
+    return (
+        f"your schedule equals minigpt.train.learning_rate at {len(cases)} steps of three configs."
+    )
 
 
 def reference_clip_scale(grads: list[np.ndarray], max_norm: float) -> float:
@@ -194,23 +197,35 @@ def reference_clip_scale(grads: list[np.ndarray], max_norm: float) -> float:
     return min(1.0, max_norm / (norm + 1e-6))
 
 
-@checker("Exercise 3")
+def _clip_cases() -> list[Case]:
+    """Global norms above and below max_norm, two lists of gradient shapes, and a max_norm so
+    small that the 1e-6 beside the norm changes the scale."""
+    rng = np.random.default_rng(43)
+    cases = []
+    for shapes, size, max_norm in [
+        ([(3, 4), (4,), (2, 2, 2)], 2.0, 1.0),
+        ([(3, 4), (4,), (2, 2, 2)], 0.05, 1.0),
+        ([(5,), (2, 3)], 1.0, 0.5),
+        ([(5,), (2, 3)], 2e-6, 1e-6),
+    ]:
+        grads = [(rng.standard_normal(s) * size).astype(np.float32) for s in shapes]
+        name = f"gradients of shapes {shapes} (entries about {size}), max_norm={max_norm}"
+        cases.append(Case(name, {"grads": grads, "max_norm": max_norm}))
+    return cases
+
+
+@checker("Exercise 3", cases=_clip_cases)
 def check_clip_scale(fn: Callable) -> str:
     """`fn(grads, max_norm)` = the scale minigpt.train.clip_grad_norm applies; rtol 1e-5."""
-    rng = np.random.default_rng(43)
-    shapes = [(3, 4), (4,), (2, 2, 2)]
-    # the last case: a max_norm so small that the 1e-6 beside the norm changes the scale
-    for size, max_norm in [(2.0, 1.0), (0.05, 1.0), (1.0, 0.5), (2e-6, 1e-6)]:
-        grads = [(rng.standard_normal(s) * size).astype(np.float32) for s in shapes]
-        params = [Tensor.zeros(*s).contiguous() for s in shapes]
+    for case in _clip_cases():
+        grads, max_norm = case["grads"], case["max_norm"]
+        params = [Tensor.zeros(*g.shape).contiguous() for g in grads]
         for p, g in zip(params, grads, strict=True):
             p.grad = Tensor(g)
         norm = float(clip_grad_norm(params, max_norm).item())
         expected = float(params[0].grad.numpy().ravel()[0] / grads[0].ravel()[0])
-        case = f"gradients of shapes {shapes} with global norm {norm:.3f}, max_norm={max_norm}"
         hint = "return one number, the factor: min(1, max_norm / (norm + 1e-6))."
-        got = run_learner("Exercise 3", fn, [g.copy() for g in grads], max_norm)
-        got = _number("Exercise 3", case, got, hint)
+        got = _number("Exercise 3", case.name, run_learner("Exercise 3", fn, grads, max_norm), hint)
         norms = [float(np.linalg.norm(g)) for g in grads]
         mistakes = {
             "the norm is the sum of the tensors' norms; the global norm is sqrt of the sum of "
@@ -221,8 +236,7 @@ def check_clip_scale(fn: Callable) -> str:
             "this clips by the largest tensor's norm, not the global norm of all tensors "
             "together.": min(1.0, max_norm / (max(norms) + 1e-6)),
         }
-        name_mistake("Exercise 3", case, np.float64(got), expected, mistakes)
-        compare("Exercise 3", case, expected, got, hint, rtol=1e-5, atol=0)
+        compare("Exercise 3", case.name, expected, got, mistakes, rtol=1e-5, atol=0)
     return "your scale equals clip_grad_norm's, for norms above and below max_norm."
 
 
@@ -278,20 +292,31 @@ class _LinearAndNorm:
         self.norm = LayerNorm(3)
 
 
+# Two optimizer settings that differ in every number the update reads (betas, weight decay, and
+# through the schedule the learning rates); grad_clip only shapes the gradients handed over.
+ADAMW_CONFIGS = (
+    TrainConfig(steps=10, warmup=2, lr=2e-2, min_lr=2e-3, weight_decay=0.1, grad_clip=0.5),
+    TrainConfig(
+        steps=12, warmup=1, lr=1e-2, min_lr=3e-3, betas=(0.8, 0.95), weight_decay=0.3, grad_clip=1.0
+    ),
+)
+
+
 @cached_copies
-def _reference_run() -> tuple:
-    """Step a linear layer's and a layer norm's parameters with minigpt.train's optimizer, clipping and schedule.
+def _reference_run(which: int) -> tuple:
+    """Step a linear layer's and a layer norm's parameters with minigpt.train's optimizer, clipping
+    and schedule, under ``ADAMW_CONFIGS[which]``.
 
     The gradients are random (seeded), set directly: the update rule does not care where they
     came from, and skipping the forward and backward passes keeps the check fast.
     """
-    Tensor.manual_seed(44)
+    Tensor.manual_seed(44 + which)
     model = _LinearAndNorm()  # make_optimizer only reads the state dict
-    config = TrainConfig(steps=10, warmup=2, lr=2e-2, min_lr=2e-3, weight_decay=0.1, grad_clip=0.5)
+    config = ADAMW_CONFIGS[which]
     state = get_state_dict(model)
     names = list(state)
     optimizer = make_optimizer(model, config)
-    rng = np.random.default_rng(44)
+    rng = np.random.default_rng(44 + which)
     start = {n: t.numpy().astype(np.float64) for n, t in state.items()}
     grads, rates, after = [], [], []
     with Context(TRAINING=1):
@@ -310,34 +335,58 @@ def _reference_run() -> tuple:
     return config, names, start, grads, rates, after
 
 
-@checker("Exercise 4")
+def _adamw_cases() -> list[Case]:
+    """Every step of both settings, with the parameters, gradients and moments of every tensor
+    that a right update carries into it (the moments from the float64 update rule)."""
+    cases = []
+    for which in range(len(ADAMW_CONFIGS)):
+        config, names, start, grads, rates, after = _reference_run(which)
+        params = start
+        m = {n: np.zeros_like(start[n]) for n in names}
+        v = {n: np.zeros_like(start[n]) for n in names}
+        for step, (g, lr) in enumerate(zip(grads, rates, strict=True)):
+            name = (
+                f"step {step + 1} of AdamW with betas={config.betas}, weight_decay="
+                f"{config.weight_decay}, lr={lr:.4g}"
+            )
+            values = {
+                "param": params,
+                "grad": g,
+                "m": m,
+                "v": v,
+                "t": step + 1,
+                "lr": lr,
+                "config": config,
+                "config.betas": config.betas,
+                "config.weight_decay": config.weight_decay,
+            }
+            cases.append(Case(name, values | {"expected": after[step]}))
+            updated = {n: reference_adamw_update(params[n], g[n], m[n], v[n], step + 1, lr, config)
+                       for n in names}  # fmt: skip
+            m, v = ({n: updated[n][i] for n in names} for i in (1, 2))
+            params = after[step]
+    return cases
+
+
+@checker("Exercise 4", cases=_adamw_cases)
 def check_adamw_update(fn: Callable) -> str:
-    """`fn(param, grad, m, v, t, lr, config)` -> (param, m, v), run on every tensor of a
-    linear layer and a layer norm for 3 steps with the clipped gradients and rates of minigpt.train: the parameters
-    must follow minigpt.train's AdamW; rtol 1e-4 plus 1e-4 of the tensor's largest entry."""
-    config, names, start, grads, rates, after = _reference_run()
-    params = {n: start[n].copy() for n in names}
-    m = {n: np.zeros_like(start[n]) for n in names}
-    v = {n: np.zeros_like(start[n]) for n in names}
-    variants = {k: ({n: start[n].copy() for n in names}, dict(m), dict(v)) for k in _ADAMW_MISTAKES}
-    for step, (g, lr, expected) in enumerate(zip(grads, rates, after, strict=True)):
-        t = step + 1
-        for name in names:
-            case = f"{name} (shape {start[name].shape}) after step {t}, lr={lr:.4g}"
+    """`fn(param, grad, m, v, t, lr, config)` -> (param, m, v), run on every tensor of a linear
+    layer and a layer norm for 3 steps of two optimizer settings, with the clipped gradients and
+    rates of minigpt.train: the parameters must follow minigpt.train's AdamW; rtol 1e-4 plus 1e-4
+    of the tensor's largest entry."""
+    for case in _adamw_cases():
+        g, t, lr, config, expected = (case[k] for k in ("grad", "t", "lr", "config", "expected"))
+        if t == 1:  # a new setting: the learner's own parameters and moments are carried from here
+            params, m, v = case["param"], case["m"], case["v"]
+            variants = {k: (dict(params), dict(m), dict(v)) for k in _ADAMW_MISTAKES}
+        for name in case["param"]:
+            where = f"{name} (shape {params[name].shape}) at {case.name}"
             got = run_learner(
-                "Exercise 4",
-                fn,
-                params[name].copy(),
-                g[name].copy(),
-                m[name].copy(),
-                v[name].copy(),
-                t,
-                lr,
-                config,
+                "Exercise 4", fn, params[name], g[name], m[name], v[name], t, lr, config
             )
             if not (isinstance(got, tuple | list) and len(got) == 3):
                 raise ExerciseFailed(
-                    f"Exercise 4: for {case}, expected a triple (param, m, v), got "
+                    f"Exercise 4: for {where}, expected a triple (param, m, v), got "
                     f"{type(got).__name__}.\nhint: return new_param, new_m, new_v"
                 )
             for k, (vp, vm, vv) in variants.items():
@@ -345,19 +394,12 @@ def check_adamw_update(fn: Callable) -> str:
                     vp[name], g[name], vm[name], vv[name], t, lr, config, k
                 )
             mistakes = {_ADAMW_MISTAKES[k]: vp[name] for k, (vp, _, _) in variants.items()}
-            compare_to = expected[name]
-            scale = float(np.abs(compare_to).max())
-            name_mistake("Exercise 4", case, got[0], compare_to, mistakes)
+            scale = float(np.abs(expected[name]).max())
             compare(
-                "Exercise 4",
-                case,
-                compare_to,
-                got[0],
-                "m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; m_hat = m / (1 - b1^t), v_hat ="
-                " v / (1 - b2^t); param - lr * (m_hat / (sqrt(v_hat) + eps) + wd * param), wd "
-                "only for tensors with ndim >= 2.",
-                rtol=1e-4,
-                atol=1e-4 * scale,
+                "Exercise 4", where, expected[name], got[0], mistakes, rtol=1e-4, atol=1e-4 * scale
             )
             params[name], m[name], v[name] = (to_numpy(a) for a in got)
-    return f"all {len(names)} tensors follow minigpt.train's AdamW for {len(rates)} steps."
+    return (
+        f"all tensors follow minigpt.train's AdamW for 3 steps of {len(ADAMW_CONFIGS)} settings "
+        "(betas, weight decay and learning rates differ)."
+    )

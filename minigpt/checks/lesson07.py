@@ -9,13 +9,13 @@ from tinygrad import Tensor
 from tinygrad.nn.state import get_state_dict
 
 from course.checks import (
+    Case,
     ExerciseFailed,
     InPlace,
     cached_copies,
     checker,
     compare,
     expect_int,
-    name_mistake,
     run_learner,
     to_numpy,
 )
@@ -55,30 +55,46 @@ def reference_steady_tokens_per_second(
     return tokens_per_step / statistics.median(seconds[warmup:])
 
 
-@checker("Exercise 1")
+def _positions_cases() -> list[Case]:
+    """Small hand-picked lengths, nothing to sample, and random ones, with and without the cache."""
+    rng = np.random.default_rng(7)
+    lengths = [(1, 1), (4, 1), (4, 2), (3, 5), (6, 0)] + [  # (6, 0): nothing to sample
+        tuple(int(n) for n in rng.integers(1, 30, size=2)) for _ in range(6)
+    ]
+    return [
+        Case(
+            f"prompt_len={prompt_len}, new_tokens={new_tokens}, use_cache={use_cache}",
+            {"prompt_len": prompt_len, "new_tokens": new_tokens, "use_cache": use_cache},
+        )
+        for prompt_len, new_tokens in lengths
+        for use_cache in (False, True)
+    ]
+
+
+@checker("Exercise 1", cases=_positions_cases)
 def check_positions_processed(fn: Callable[[int, int, bool], int]) -> str:
     """Compare the learner's count with the reference on small and random cases, both modes."""
-    rng = np.random.default_rng(7)
-    cases = [(1, 1), (4, 1), (4, 2), (3, 5), (6, 0)] + [  # (6, 0): nothing to sample, nothing runs
-        tuple(rng.integers(1, 30, size=2)) for _ in range(6)
-    ]
-    for prompt_len, new_tokens in cases:
-        for use_cache in (False, True):
-            expected = reference_positions_processed(int(prompt_len), int(new_tokens), use_cache)
-            case = f"prompt_len={prompt_len}, new_tokens={new_tokens}, use_cache={use_cache}"
-            got = run_learner("Exercise 1", fn, int(prompt_len), int(new_tokens), use_cache)
-            got = expect_int("Exercise 1", case, got, "return the number of positions, an int.")
-            if got != expected:
-                hint = (
-                    "with a cache the prompt runs once and each later token costs one position; "
-                    "the last sampled token needs no further pass."
-                    if use_cache
-                    else "sampling token i (from 0) runs over prompt_len + i positions."
-                )
-                raise ExerciseFailed(
-                    f"Exercise 1: {case}: expected {expected} positions, got {got}.\nhint: {hint}"
-                )
-    return f"{len(cases) * 2} cases agree, with and without the cache."
+    cases = _positions_cases()
+    for case in cases:
+        expected = reference_positions_processed(**case.values)
+        got = run_learner("Exercise 1", fn, *case.values.values())
+        got = expect_int("Exercise 1", case.name, got, "return the number of positions, an int.")
+        if got != expected:
+            prompt_len, new_tokens, use_cache = case.values.values()
+            if use_cache:
+                wrong = prompt_len + new_tokens
+                why = "the last sampled token needs no further pass: with a cache the prompt "
+                why += "runs once, then one position for each later token."
+            else:
+                wrong = sum(prompt_len + i + 1 for i in range(new_tokens))
+                why = "sampling token i (from 0) runs over the prompt_len + i positions before "
+                why += "it, not the token itself."
+            known = why if got == wrong else None
+            raise ExerciseFailed(
+                f"Exercise 1: {case.name}: expected {expected} positions, got {got}."
+                + (f"\nhint: {known}" if known else "")
+            )
+    return f"{len(cases)} cases agree, with and without the cache."
 
 
 def _attend64(q: np.ndarray, keys: np.ndarray, values: np.ndarray, scale: float) -> np.ndarray:
@@ -151,14 +167,11 @@ def _check_caches(case: str, got_k, got_v, k, v, cache_k, cache_v, pos) -> None:
             )
         expected = old.copy()
         expected[:, :, pos] = new[:, :, 0]
-        compare(
-            "Exercise 2",
-            f"{case}, the returned {name}",
-            expected,
-            got,
-            f"only slot pos={pos} changes; every other slot keeps its cached entry "
-            "(k goes into cache_k, v into cache_v).",
-        )
+        other, other_new = (cache_v, v) if name == "cache_k" else (cache_k, k)
+        swapped = other.copy()
+        swapped[:, :, pos] = other_new[:, :, 0]
+        mistakes = {"the caches are swapped: k goes into cache_k, v into cache_v.": swapped}
+        compare("Exercise 2", f"{case}, the returned {name}", expected, got, mistakes)
 
 
 @cached_copies
@@ -220,7 +233,33 @@ def _greedy_with_step(step: DecodeStep, w: dict, c: GPTConfig, prompt: np.ndarra
     return np.array([tokens]), np.stack(logits)
 
 
-@checker("Exercise 2")
+def _decode_cases() -> list[Case]:
+    """Steps that differ in batch, heads, slots, head size and position (the first slot and the
+    last included), with stale numbers in the slots after pos. `q_all`, `k_all`, `v_all` hold
+    positions 0 .. pos, for the full attention the step is compared with."""
+    rng = np.random.default_rng(3)
+    cases = []
+    for B, nh, S, hs, pos in [(2, 3, 8, 4, 5), (1, 2, 6, 8, 0), (1, 2, 5, 2, 4)]:
+        q_all, k_all, v_all = (rng.standard_normal((B, nh, pos + 1, hs)) for _ in range(3))
+        cache_k, cache_v = rng.standard_normal((2, B, nh, S, hs)) * 3 + 2  # stale numbers
+        cache_k[:, :, :pos], cache_v[:, :, :pos] = k_all[:, :, :pos], v_all[:, :, :pos]
+        values = {
+            "q": q_all[:, :, pos:],  # (B, nh, 1, hs): the new token's
+            "k": k_all[:, :, pos:],
+            "v": v_all[:, :, pos:],
+            "cache_k": cache_k,  # (B, nh, S, hs): slots 0 .. pos-1 filled, the rest stale
+            "cache_v": cache_v,
+            "pos": pos,
+            "q_all": q_all,  # (B, nh, pos + 1, hs): every position, for full attention
+            "k_all": k_all,
+            "v_all": v_all,
+        }
+        name = f"B={B}, nh={nh}, S={S} slots, hs={hs}, the new token at pos={pos}"
+        cases.append(Case(name, values))
+    return cases
+
+
+@checker("Exercise 2", cases=_decode_cases)
 def check_decode_step(fn: DecodeStep) -> str:
     """`fn(q, k, v, cache_k, cache_v, pos)`: one KV-cache decoding step (see reference_decode_step).
 
@@ -229,29 +268,21 @@ def check_decode_step(fn: DecodeStep) -> str:
     through the learner's step must give the logits of the full forward pass and the tokens of
     `generate`, with and without the package's cache.
     """
-    rng = np.random.default_rng(3)
     largest = 0.0
-    for B, nh, S, hs, pos in [(2, 3, 8, 4, 5), (1, 2, 8, 4, 0), (1, 2, 8, 4, 7)]:
-        q_all, k_all, v_all = (rng.standard_normal((B, nh, pos + 1, hs)) for _ in range(3))
-        stale = rng.standard_normal((2, B, nh, S, hs)) * 3 + 2  # what the unused slots hold
-        cache_k, cache_v = stale[0].copy(), stale[1].copy()
-        cache_k[:, :, :pos], cache_v[:, :, :pos] = k_all[:, :, :pos], v_all[:, :, :pos]
-        q, k, v = q_all[:, :, pos:], k_all[:, :, pos:], v_all[:, :, pos:]  # (B, nh, 1, hs)
-        case = f"B={B}, nh={nh}, S={S} slots, hs={hs}, the new token at pos={pos}"
+    for case in _decode_cases():
+        q, k, v, cache_k, cache_v, pos, q_all, k_all, v_all = case.values.values()
         # realized buffers, as a model's caches are: an .assign into a slice of them sticks
         inputs = [Tensor(a.astype(np.float32)).realize() for a in (q, k, v, cache_k, cache_v)]
         caches = [InPlace(t) for t in inputs[3:]]  # a KV cache may be written in place
         got = run_learner("Exercise 2", fn, *inputs[:3], *caches, pos)
-        out, got_k, got_v = _three_arrays(case, got, [q.shape, cache_k.shape, cache_v.shape])
+        out, got_k, got_v = _three_arrays(case.name, got, [q.shape, cache_k.shape, cache_v.shape])
         full = scaled_dot_product_attention(
             *(Tensor(a.astype(np.float32)) for a in (q_all, k_all, v_all)), causal=True
         )
         expected = full.numpy()[:, :, -1:, :]  # (B, nh, 1, hs): the newest position's row
         mistakes = _decode_mistakes(q, k, v, cache_k, cache_v, pos)
-        name_mistake("Exercise 2", case, out, expected, mistakes)
-        hint = "scores = q @ cache_k^T / sqrt(hs) over slots 0 .. pos (mask the rest), softmax, @ cache_v."
-        largest = max(largest, compare("Exercise 2", case, expected, out, hint, rtol=1e-4))
-        _check_caches(case, got_k, got_v, k, v, cache_k, cache_v, pos)
+        largest = max(largest, compare("Exercise 2", case.name, expected, out, mistakes, rtol=1e-4))
+        _check_caches(case.name, got_k, got_v, k, v, cache_k, cache_v, pos)
     weights, config, prompt, generated, full_logits = _tiny_model()
     new = generated[False].shape[1] - prompt.shape[1]
     tokens, logits = _greedy_with_step(fn, weights, config, prompt, new)
@@ -260,8 +291,6 @@ def check_decode_step(fn: DecodeStep) -> str:
         "the one-layer MiniGPT's logits at every position (rows), your step in every layer",
         full_logits,
         logits,
-        "the small cases passed, so look at what differs inside a model: the step is called "
-        "with pos = 0, 1, 2, ... and the caches it returned the call before.",
         rtol=1e-3,
         atol=1e-4,
     )
@@ -269,9 +298,8 @@ def check_decode_step(fn: DecodeStep) -> str:
         if not np.array_equal(tokens, reference):
             raise ExerciseFailed(
                 f"Exercise 2: greedy tokens through your step {tokens[0].tolist()} differ from "
-                f"generate(use_cache={use_cache}) {reference[0].tolist()}.\n"
-                "hint: the logits agree within the tolerance, so a nearly tied choice went the "
-                "other way: compute out in float32 from the caches you return."
+                f"generate(use_cache={use_cache}) {reference[0].tolist()}, though the logits "
+                "agree within the tolerance: a nearly tied choice went the other way."
             )
     return (
         f"matches full causal attention (largest difference {largest:.1e}) and, inside a "
@@ -279,26 +307,37 @@ def check_decode_step(fn: DecodeStep) -> str:
     )
 
 
-@checker("Exercise 3")
+def _timing_cases() -> list[Case]:
+    return [
+        Case(
+            f"seconds={seconds}, tokens_per_step={tokens}, warmup={warmup}",
+            {"seconds": seconds, "tokens_per_step": tokens, "warmup": warmup},
+        )
+        for seconds, tokens, warmup in [
+            ([10.0, 3.0, 0.5, 0.4, 0.6], 768, 2),  # compile, capture, then replays
+            ([8.0, 2.0, 0.2, 0.2, 5.0, 0.2], 100, 2),  # one replay disturbed by a neighbour
+            ([1.0, 0.1, 0.3], 10, 1),
+            ([0.2, 0.5, 4.0, 0.3, 0.35, 0.32], 50, 1),  # the slowest call is not a warm-up call
+            ([0.2, 6.0, 0.25, 0.3, 0.28, 0.26, 0.9], 64, 3),  # three warm-up calls, an even rest
+        ]
+    ]
+
+
+@checker("Exercise 3", cases=_timing_cases)
 def check_steady_tokens_per_second(fn: Callable[..., float]) -> str:
     """Throughput from the median of the calls after the warmup, on made-up timings."""
-    cases = [
-        ([10.0, 3.0, 0.5, 0.4, 0.6], 768, 2),  # compile, capture, then replays
-        ([8.0, 2.0, 0.2, 0.2, 5.0, 0.2], 100, 2),  # one replay disturbed by a noisy neighbour
-        ([1.0, 0.1, 0.3], 10, 1),
-        ([0.2, 0.5, 4.0, 0.3, 0.35, 0.32], 50, 1),  # the slowest call is not a warm-up call
-        ([0.2, 6.0, 0.25, 0.3, 0.28, 0.26, 0.9], 64, 3),  # three warm-up calls, an even rest
-    ]
-    for seconds, tokens, warmup in cases:
+    cases = _timing_cases()
+    for case in cases:
+        seconds, tokens, warmup = case.values.values()
         expected = reference_steady_tokens_per_second(seconds, tokens, warmup)
-        got = run_learner("Exercise 3", fn, list(seconds), tokens, warmup)
-        compare(
-            "Exercise 3",
-            f"seconds={seconds}, tokens_per_step={tokens}, warmup={warmup}",
-            expected,
-            got,
-            "drop seconds[:warmup], take the median (not the mean) of the rest, "
-            "and divide tokens_per_step by it.",
-            rtol=1e-9,
-        )
+        got = run_learner("Exercise 3", fn, seconds, tokens, warmup)
+        rest = seconds[warmup:]
+        mistakes = {
+            "that is the mean of the calls after the warmup; the median is not moved by one "
+            "slow call: tokens_per_step / statistics.median(seconds[warmup:]).": tokens
+            / statistics.mean(rest),
+            "the warm-up calls are counted: drop seconds[:warmup] first.": tokens
+            / statistics.median(seconds),
+        }
+        compare("Exercise 3", case.name, expected, got, mistakes, rtol=1e-9)
     return f"{len(cases)} timing lists agree."

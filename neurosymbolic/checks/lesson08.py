@@ -15,7 +15,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Hashable
 
-from course.checks import ExerciseFailed, checker, run_learner
+from course.checks import Case, ExerciseFailed, checker, run_learner
 from neurosymbolic.delivery import Delivery, Key
 from neurosymbolic.planner import Plan, Successors, astar, plan_delivery
 from neurosymbolic.world import ACTIONS, MOVES, GridWorld, State
@@ -176,7 +176,18 @@ def _where(world: GridWorld, state: State) -> str:
     return f"state {state} in the world\n    {picture}\n"
 
 
-@checker("Exercise 1")
+def _successor_cases() -> list[Case]:
+    """Every reachable state of every world of `check_worlds`, a case a world."""
+    cases = []
+    worlds = check_worlds()
+    for number, world in enumerate(worlds, 1):
+        H, W = world.walls.shape
+        name = f"world {number} of {len(worlds)} ({H}x{W}, {len(world.objects)} object(s))"
+        cases.append(Case(name, {"world": world, "state": list(exact_costs_to_go(world))}))
+    return cases
+
+
+@checker("Exercise 1", cases=_successor_cases)
 def check_successors(fn: Callable[[GridWorld, State], list[tuple[str, State, float]]]) -> str:
     """`fn(world, state)` lists (action, next state, cost) for exactly the actions that change it."""
     hints = {
@@ -189,8 +200,10 @@ def check_successors(fn: Callable[[GridWorld, State], list[tuple[str, State, flo
         "it out."
     )
     checked = 0
-    for world in check_worlds():
-        for state in exact_costs_to_go(world):
+    for case in _successor_cases():
+        world = case["world"]
+        for state in case["state"]:
+            where = f"{case.name}, {_where(world, state)}"
             got = run_learner("Exercise 1", fn, world, state)
             try:
                 got_list = [(str(a), s, float(c)) for a, s, c in got]
@@ -198,7 +211,7 @@ def check_successors(fn: Callable[[GridWorld, State], list[tuple[str, State, flo
                 extra = [t for t in got_list if t not in expected]
             except (TypeError, ValueError):
                 raise ExerciseFailed(
-                    f"Exercise 1: for {_where(world, state)}you returned {got!r}.\n"
+                    f"Exercise 1: for {where}you returned {got!r}.\n"
                     "hint: return a list of (action, next_state, cost) triples, e.g. "
                     "[('up', State((0, 1)), 1.0)]."
                 ) from None
@@ -206,7 +219,7 @@ def check_successors(fn: Callable[[GridWorld, State], list[tuple[str, State, flo
             if extra or missing or len(got_list) != len(expected):
                 action = (extra or missing or [("twice",)])[0][0]
                 raise ExerciseFailed(
-                    f"Exercise 1: for {_where(world, state)}"
+                    f"Exercise 1: for {where}"
                     f"  missing:    {missing}\n  unexpected: {extra}\n"
                     f"  you listed {len(got_list)} successors, expected {len(expected)}\n"
                     f"hint: {hints.get(action, move_hint)}"

@@ -3,17 +3,20 @@
 The learner writes ``astar(start, successors, heuristic, is_goal) -> actions or None``. The checker
 first runs it on four tiny graphs, each built so that one typical mistake changes the answer
 (stopping when the goal is generated, a closed set that does not recognise equal states, closing a
-state when it is pushed or expanding stale entries), then on the delivery worlds of
+state when it is pushed or expanding stale entries; a graph's hint is given only when that
+mistake, run on the graph, plans and expands as the learner's A* did), then on the delivery worlds of
 `check_worlds` with the consistent collection heuristic: the plan must replay to a solved state at
 the optimal cost (exhaustive BFS), every expanded state must have ``g* + h <= optimal cost`` (the
 states a correct A* may expand) and none may be expanded twice. Costs are sums of small numbers and
 are compared within 1e-9.
 """
 
+import heapq
+import math
 from collections import Counter
 from collections.abc import Callable, Hashable
 
-from course.checks import ExerciseFailed, checker, run_learner
+from course.checks import Case, ExerciseFailed, checker, run_learner
 from neurosymbolic.checks.lesson08 import (
     _costs_from_start,
     check_worlds,
@@ -95,6 +98,15 @@ GRAPH_HINTS = {
 }
 
 
+# The typical mistakes each graph is built to expose, reproduced by `_mistaken_astar`.
+GRAPH_MISTAKES = {
+    "the goal test": ("goal on push", "close on push"),
+    "equal states": ("id key",),
+    "a cheaper way found later": ("close on push", "no lazy deletion"),
+    "a worse way found later": ("keep worse",),
+}
+
+
 class _Problem:
     """A search problem whose `successors` returns fresh state objects and records expansions."""
 
@@ -153,8 +165,58 @@ def _world_problem(world) -> _Problem:
     )
 
 
+def _mistaken_astar(edges: dict, h: dict, mistake: str) -> tuple[list[str] | None, list[str]]:
+    """`reference_astar` with one typical mistake (a value of `GRAPH_MISTAKES`), run on the graph:
+    its actions and the names of the states it expanded, to hold beside the learner's."""
+    problem = _graph_problem(edges, h)
+    key = id if mistake == "id key" else (lambda state: state)
+    start = problem.start
+    cost_so_far, came_from = {key(start): 0.0}, {}
+    frontier, closed, counter = [(problem.heuristic(start), 0, start)], set(), 0
+    found = None
+    while frontier and found is None:
+        _, _, state = heapq.heappop(frontier)
+        if key(state) in closed and mistake not in ("no lazy deletion", "close on push"):
+            continue  # (closed on push, every popped state is closed: it skips none)
+        if problem.is_goal(state):
+            found = state
+            break
+        closed.add(key(state))
+        for action, nxt, cost in problem.successors(state):
+            new_cost = cost_so_far[key(state)] + cost
+            better = new_cost < cost_so_far.get(key(nxt), math.inf) or mistake == "keep worse"
+            if key(nxt) in closed or not better:
+                continue
+            cost_so_far[key(nxt)], came_from[key(nxt)] = new_cost, (state, action)
+            if mistake == "goal on push" and problem.is_goal(nxt):
+                found = nxt
+                break
+            if mistake == "close on push":
+                closed.add(key(nxt))
+            counter += 1
+            heapq.heappush(frontier, (new_cost + problem.heuristic(nxt), counter, nxt))
+    names = [problem.name(state) for state in problem.expanded]
+    if found is None:
+        return None, names
+    actions = []
+    while key(found) in came_from:
+        found, action = came_from[key(found)]
+        actions.append(action)
+    return actions[::-1], names
+
+
+def _graph_hint(item: Case, actions: list[str] | None, expanded: list[str]) -> str:
+    """The graph's hint when one of its typical mistakes, run on it, does what the learner's A*
+    did (the same plan and the same expansions); else nothing."""
+    for mistake in GRAPH_MISTAKES[item["graph"]]:
+        if _mistaken_astar(item["successors"], item["heuristic"], mistake) == (actions, expanded):
+            return GRAPH_HINTS[item["graph"]]
+    return ""
+
+
 def _fail(problem: _Problem, case: str, what: str, hint: str) -> ExerciseFailed:
-    return ExerciseFailed(f"{EXERCISE}: for {case}, {what}{problem.picture}\nhint: {hint}")
+    hint = f"\nhint: {hint}" if hint else ""
+    return ExerciseFailed(f"{EXERCISE}: for {case}, {what}{problem.picture}{hint}")
 
 
 def _as_actions(got, case: str) -> list[str] | None:
@@ -240,34 +302,59 @@ def _merged_hint(world, expanded: set) -> str:
     )
 
 
-@checker(EXERCISE)
+def _astar_cases() -> list[Case]:
+    """The four tiny graphs, then the delivery worlds of `check_worlds`; `successors` is the graph's
+    edges or the world, `heuristic` its table or the name of the world's heuristic."""
+    cases = [
+        Case(f"the graph {picture}", {
+            "start": "S", "successors": edges, "heuristic": h, "is_goal": "G", "graph": name
+        })
+        for name, picture, edges, h in GRAPHS
+    ]  # fmt: skip
+    worlds = check_worlds()
+    for number, world in enumerate(worlds, 1):
+        values = {
+            "start": world.initial_state(),
+            "successors": world,
+            "heuristic": "collect",
+            "is_goal": world.goal,
+            "graph": None,
+        }
+        name = f"delivery world {number} of {len(worlds)} (below), {len(world.objects)} object(s)"
+        cases.append(Case(name, values))
+    return cases
+
+
+@checker(EXERCISE, cases=_astar_cases)
 def check_astar(fn: Callable) -> str:
     """`fn(start, successors, heuristic, is_goal)` returns the actions of a cheapest plan: exact
     on four tiny graphs and on delivery worlds with 1-4 objects; expands each state at most once
     and only states with g* + h <= the optimal cost."""
-    for name, picture, edges, h in GRAPHS:
-        problem = _graph_problem(edges, h)
-        case = f"the graph {picture}"
+    cases = _astar_cases()
+    for item in cases[: len(GRAPHS)]:
+        case = item.name
+        problem = _graph_problem(item["successors"], item["heuristic"])
         optimal = problem.replay(reference_astar(problem.start, problem.successors, problem.heuristic,
                                                  problem.is_goal))[1]  # fmt: skip
         problem.expanded.clear()
         actions = _run(fn, problem, case)
-        none_hint = (
-            "return None only when the frontier is empty; a popped goal state ends the search."
-        )
-        _check_plan(
-            problem, actions, optimal, case, none_hint if actions is None else GRAPH_HINTS[name]
-        )
+        expanded = [problem.name(s) for s in problem.expanded if isinstance(s, State)]
+        hint = _graph_hint(item, actions, expanded)
+        if actions is None and not hint:
+            hint = (
+                "return None only when the frontier is empty; a popped goal state ends the search."
+            )
+        _check_plan(problem, actions, optimal, case, hint)
         repeated = _twice(problem)
         if repeated is not None:
+            hint = f"\nhint: {hint}" if hint else ""
             raise ExerciseFailed(
                 f"{EXERCISE}: for {case}, your A* expanded {problem.name(repeated)} more than once "
-                f"(expansions: {[problem.name(s) for s in problem.expanded]}).\n"
-                f"hint: {GRAPH_HINTS[name]}"
+                f"(expansions: {expanded}).{hint}"
             )
     total, reachable = 0, 0
-    for world in check_worlds():
-        case = f"the delivery world below with {len(world.objects)} object(s)"
+    for item in cases[len(GRAPHS) :]:
+        world, case = item["successors"], item.name
         problem = _world_problem(world)
         exact = exact_costs_to_go(world)
         optimal = exact[problem.start]
@@ -305,6 +392,7 @@ def check_astar(fn: Callable) -> str:
             )
         total, reachable = total + len(problem.expanded), reachable + len(exact)
     return (
-        f"optimal on 3 graphs and {len(check_worlds())} delivery worlds (up to 4 objects); "
+        f"optimal on {len(GRAPHS)} graphs and {len(cases) - len(GRAPHS)} delivery worlds (up to 4 "
+        "objects); "
         f"{total} states expanded of {reachable} reachable, none twice."
     )

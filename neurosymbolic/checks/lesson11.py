@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 from tinygrad import Tensor
 
-from course.checks import ExerciseFailed, checker, compare, name_mistake, run_learner
+from course.checks import Case, ExerciseFailed, checker, compare, run_learner
 from neurosymbolic.agent import HybridAgent, OpenLoopPlanner, needs_replan
 from neurosymbolic.evaluate import summarize
 from neurosymbolic.planner import (
@@ -39,7 +39,7 @@ def reference_success_and_optimality(
     return row.success_rate, row.optimality
 
 
-def _monitor_cases() -> list[tuple[str, Cell, list[Cell], np.ndarray]]:
+def _monitor_cases() -> list[Case]:
     believed = np.zeros((5, 5), dtype=bool)  # (H, W)
     plan = [(2, 0), (2, 1), (2, 2), (2, 3), (2, 4)]
     wall_behind = believed.copy()
@@ -50,7 +50,7 @@ def _monitor_cases() -> list[tuple[str, Cell, list[Cell], np.ndarray]]:
     wall_far[2, 4] = True
     wall_aside = believed.copy()
     wall_aside[1, 2] = True
-    return [
+    situations = [
         ("on the plan, nothing in the way", (2, 1), plan[1:], believed),
         ("on the plan, a wall beside it (not on it)", (2, 1), plan[1:], wall_aside),
         ("on the plan, a wall on a cell already walked", (2, 1), plan[1:], wall_behind),
@@ -61,6 +61,11 @@ def _monitor_cases() -> list[tuple[str, Cell, list[Cell], np.ndarray]]:
         ("a wall on the plan's last cell, far ahead", (2, 1), plan[1:], wall_far),
         ("no plan yet (ahead is empty)", (2, 1), [], believed),
     ]
+    return [
+        Case(f"{name} (agent at {cell}, plan ahead {ahead})",
+             {"cell": cell, "ahead": ahead, "believed": map_})
+        for name, cell, ahead, map_ in situations
+    ]  # fmt: skip
 
 
 def _as_bool(value, case: str) -> bool:
@@ -77,24 +82,19 @@ def _as_bool(value, case: str) -> bool:
     )
 
 
-@checker("Exercise 1")
+@checker("Exercise 1", cases=_monitor_cases)
 def check_needs_replan(fn: Callable[[Cell, list[Cell], np.ndarray], bool]) -> str:
     """`fn(cell, ahead, believed)` says whether to replan, on nine hand-made situations."""
-    for case, cell, ahead, believed in _monitor_cases():
-        expected = reference_needs_replan(cell, ahead, believed)
-        got = _as_bool(run_learner("Exercise 1", fn, cell, list(ahead), believed.copy()), case)
+    cases = _monitor_cases()
+    for case in cases:
+        expected = reference_needs_replan(**case.values)
+        got = _as_bool(run_learner("Exercise 1", fn, *case.values.values()), case.name)
         if got != expected:
-            why = (
-                "replan when the agent is not on ahead[0], when any cell of ahead (not only the "
-                "next one) is believed to be a wall, or when there is no plan; otherwise keep "
-                "going, even if walls stand elsewhere on the map."
-            )
             raise ExerciseFailed(
-                f"Exercise 1: {case} (agent at {cell}, plan ahead {ahead}): expected "
-                f"{'replan' if expected else 'keep the plan'} ({expected}), got {got}.\n"
-                f"hint: {why}"
+                f"Exercise 1: {case.name}: expected {'replan' if expected else 'keep the plan'} "
+                f"({expected}), got {got}."
             )
-    return f"{len(_monitor_cases())} situations judged like the agent's monitor."
+    return f"{len(cases)} situations judged like the agent's monitor."
 
 
 PAIR = ("the success rate", "the optimality")
@@ -110,25 +110,34 @@ def _as_float(value, case: str, what: str) -> float:
         ) from None
 
 
-@checker("Exercise 3")
+def _summary_cases() -> list[Case]:
+    """Episodes of two agents under several noises, slips and step limits, on two sets of six
+    worlds (so the optimal costs differ too)."""
+    runs = [
+        ("hybrid agent, noise 0.8, slip 0.1", HybridAgent(None, None), 0.8, 0.1, 100, 500),
+        ("hybrid agent cut at 30 steps", HybridAgent(None, None), 0.8, 0.1, 30, 500),
+        ("open-loop planner, noise 0.3, slip 0.05", OpenLoopPlanner(None), 0.3, 0.05, 100, 600),
+        ("open-loop planner, noise 1.5, slip 0.3", OpenLoopPlanner(None), 1.5, 0.3, 100, 500),
+    ]
+    cases = []
+    for name, agent, noise, slip, max_steps, first_seed in runs:
+        worlds = [GridWorld.random(10, 0.3, 2, seed=first_seed + i) for i in range(6)]
+        optimum = [astar(w).cost for w in worlds]
+        episodes = agent.run_many(worlds, list(range(len(worlds))), noise, slip, max_steps)
+        solved = sum(e.success for e in episodes)
+        values = {"episodes": episodes, "optimum": optimum}
+        cases.append(Case(f"{len(episodes)} episodes of the {name} ({solved} solved)", values))
+    return cases
+
+
+@checker("Exercise 3", cases=_summary_cases)
 def check_success_and_optimality(fn: Callable) -> str:
     """`fn(episodes, optimum)` returns (success rate, optimality) as `evaluate.summarize` does."""
-    worlds = [GridWorld.random(10, 0.3, 2, seed=500 + i) for i in range(6)]
-    seeds = list(range(len(worlds)))
-    optimum = [astar(w).cost for w in worlds]
-    runs = [
-        ("hybrid agent, noise 0.8, slip 0.1", HybridAgent(None, None), 0.8, 0.1, 100),
-        ("hybrid agent cut at 30 steps", HybridAgent(None, None), 0.8, 0.1, 30),
-        ("open-loop planner, noise 0.3, slip 0.05", OpenLoopPlanner(None), 0.3, 0.05, 100),
-        ("open-loop planner, noise 1.5, slip 0.3", OpenLoopPlanner(None), 1.5, 0.3, 100),
-    ]
     lines = []
-    for name, agent, noise, slip, max_steps in runs:
-        episodes = agent.run_many(worlds, seeds, noise, slip, max_steps)
-        solved = sum(e.success for e in episodes)
-        case = f"{len(episodes)} episodes of the {name} ({solved} solved)"
+    for item in _summary_cases():
+        case, episodes, optimum = item.name, item["episodes"], item["optimum"]
         expected = reference_success_and_optimality(episodes, optimum)
-        got = run_learner("Exercise 3", fn, episodes, list(optimum))
+        got = run_learner("Exercise 3", fn, episodes, optimum)
         if isinstance(got, Tensor):
             got = got.numpy()
         if isinstance(got, np.ndarray) and got.shape == (2,):  # a pair written as one array
@@ -139,13 +148,11 @@ def check_success_and_optimality(fn: Callable) -> str:
                 "\nhint: return two floats."
             )
         got = [_as_float(value, case, what) for value, what in zip(got, PAIR, strict=True)]
-        compare(
-            "Exercise 3",
-            case + " (success rate)",
-            expected[0],
-            got[0],
-            "the success rate is solved episodes / all episodes, a fraction in [0, 1].",
-        )
+        solved = sum(bool(e.success) for e in episodes)
+        counted = {
+            "that is the number of solved episodes; the rate divides it by all episodes.": solved
+        }
+        compare("Exercise 3", case + " (success rate)", expected[0], got[0], counted)
         if math.isnan(expected[1]):
             if not math.isnan(got[1]):
                 raise ExerciseFailed(
@@ -155,27 +162,28 @@ def check_success_and_optimality(fn: Callable) -> str:
                 )
             lines.append("nan")
             continue
-        compare(
-            "Exercise 3",
-            case + " (optimality)",
-            expected[1],
-            got[1],
-            "average steps / optimal cost over the solved episodes only (a failed episode has no "
-            "meaningful length); the ratio is >= 1, steps on top.",
-        )
+        pairs = list(zip(episodes, optimum, strict=True))
+        mistakes = {
+            "the failed episodes are averaged in: the optimality is steps / optimal cost over "
+            "the solved episodes only.": np.mean([e.steps / o for e, o in pairs]),
+            "the ratio is inverted: steps / optimal cost, so the ratio is >= 1.": np.mean(
+                [o / e.steps for e, o in pairs if e.success]
+            ),
+        }
+        compare("Exercise 3", case + " (optimality)", expected[1], got[1], mistakes)
         lines.append(f"{expected[1]:.2f}")
     return f"success rates and optimality ({', '.join(lines)}) agree with evaluate."
 
 
-def _recovery_cases() -> list[tuple[str, Cell, Cell, np.ndarray]]:
+def _recovery_cases() -> list[Case]:
     """Every situation around two agent cells whose row and column differ (on a 5 x 6 map), so
     that an answer mixing up a cell's row and column cannot pass."""
     free = np.zeros((5, 6), dtype=bool)  # (H, W)
-    cases = []
+    situations = []
     for r, c in [(2, 2), (3, 1)]:
         walled = free.copy()
         walled[r - 1, c] = True
-        cases += [
+        situations += [
             (f"plan cell {name} of the agent", (r, c), (r + dr, c + dc), free)
             for name, (dr, dc) in [
                 ("above", (-1, 0)),
@@ -184,41 +192,42 @@ def _recovery_cases() -> list[tuple[str, Cell, Cell, np.ndarray]]:
                 ("right", (0, 1)),
             ]
         ]
-        cases += [
+        situations += [
             ("plan cell diagonal to the agent", (r, c), (r - 1, c - 1), free),
             ("plan cell two steps away", (r, c), (r, c + 2), free),
             ("agent already on the plan cell", (r, c), (r, c), free),
             ("plan cell above, now believed to be a wall", (r, c), (r - 1, c), walled),
         ]
-    return cases
+    return [
+        Case(f"{name} (agent at {cell}, plan cell {plan_cell})",
+             {"cell": cell, "plan_cell": plan_cell, "believed": believed})
+        for name, cell, plan_cell, believed in situations
+    ]  # fmt: skip
 
 
-@checker("Exercise 4")
+@checker("Exercise 4", cases=_recovery_cases)
 def check_recovery_move(fn: Callable[[Cell, Cell, np.ndarray], str | None]) -> str:
     """`fn(cell, plan_cell, believed)`: the move back onto the plan after a slip, or None."""
-    for case, cell, plan_cell, believed in _recovery_cases():
+    cases = _recovery_cases()
+    for case in cases:
+        cell, plan_cell, believed = case.values.values()
         expected = reference_recovery_move(cell, plan_cell, believed)
-        got = run_learner("Exercise 4", fn, cell, plan_cell, believed.copy())
+        got = run_learner("Exercise 4", fn, cell, plan_cell, believed)
         if got != expected:
-            hint = (
-                "return None unless plan_cell is one of the four neighbours of cell and believed "
-                "free; then the move with MOVES[move] == (plan_cell[0] - cell[0], "
-                "plan_cell[1] - cell[1])."
-            )
-            if expected is not None and got is not None and got in MOVES:
-                turned = tuple(-v for v in MOVES[got]) == MOVES[expected]
+            backwards = reference_recovery_move(plan_cell, cell, np.zeros_like(believed))
+            flipped = reference_recovery_move(cell[::-1], plan_cell[::-1], np.zeros((9, 9), bool))
+            hint = ""
+            if expected is not None and got == backwards:
+                hint = "\nhint: that move goes the other way: the step is plan_cell - cell."
+            elif expected is not None and got == flipped:
                 hint = (
-                    "that move goes the other way: the step is plan_cell - cell, "
-                    "not cell - plan_cell."
-                    if turned
-                    else "rows and columns are mixed up: a row change is up or down, a column "
+                    "\nhint: rows and columns are mixed up: a row change is up or down, a column "
                     "change left or right."
                 )
             raise ExerciseFailed(
-                f"Exercise 4: {case} (agent at {cell}, plan cell {plan_cell}): expected "
-                f"{expected!r}, got {got!r}.\nhint: {hint}"
+                f"Exercise 4: {case.name}: expected {expected!r}, got {got!r}.{hint}"
             )
-    return f"{len(_recovery_cases())} situations: the four ways back, and when to replan instead."
+    return f"{len(cases)} situations: the four ways back, and when to replan instead."
 
 
 def reference_sense(believed: np.ndarray, walls: np.ndarray, cell: Cell, radius: int) -> np.ndarray:
@@ -242,44 +251,45 @@ def _sense_wrong(believed, walls, cell, radius, *, clip=True, end=1, swap=False)
     return sensed
 
 
-@checker("Exercise 2")
+def _sense_cases() -> list[Case]:
+    """Two maps that differ in size and contents, the agent at corners, edges and inside, radius
+    1 and 2."""
+    rng = np.random.default_rng(11)
+    cases = []
+    for H, W, radii in [(6, 9, (1, 2)), (7, 5, (2, 1))]:
+        believed, walls = rng.random((H, W)) < 0.5, rng.random((H, W)) < 0.3  # (H, W) bool each
+        cells = [(2, W - 4), (H - 2, W - 2), (0, 0), (0, W - 1), (H - 1, 0), (H - 1, W - 1),
+                 (0, W // 2), (H // 2, 0)]  # fmt: skip
+        cases += [
+            Case(f"a {H}x{W} belief, the agent at {cell}, radius {radius}",
+                 {"believed": believed, "walls": walls, "cell": cell, "radius": radius})
+            for radius in radii
+            for cell in cells
+        ]  # fmt: skip
+    return cases
+
+
+@checker("Exercise 2", cases=_sense_cases)
 def check_sense(fn: Callable[[np.ndarray, np.ndarray, Cell, int], np.ndarray]) -> str:
     """`fn(believed, walls, cell, radius)` returns the belief with the square of true walls around
-    `cell` written in; tried at corners, edges and inside a 6x9 map, radius 1 and 2."""
-    rng = np.random.default_rng(11)
-    H, W = 6, 9
-    believed, walls = rng.random((H, W)) < 0.5, rng.random((H, W)) < 0.3  # (H, W) bool each
-    cells = [(2, 5), (4, 7), (0, 0), (0, W - 1), (H - 1, 0), (H - 1, W - 1), (0, 4), (3, 0)]
-    count = 0
-    for radius in (1, 2):
-        for cell in cells:
-            case = f"a 6x9 belief, the agent at {cell}, radius {radius}"
-            expected = reference_sense(believed, walls, cell, radius)
-            got = run_learner("Exercise 2", fn, believed.copy(), walls.copy(), cell, radius)
-            args = (believed, walls, cell, radius)
-            mistakes = {
-                "a negative slice start counts from the end of the array, so near the top or "
-                "left edge nothing was sensed: start at max(cell - radius, 0).": _sense_wrong(
-                    *args, clip=False
-                ),
-                "the sensed square is 2 * radius + 1 cells wide: end the slices at "
-                "cell + radius + 1.": _sense_wrong(*args, end=0),
-                "rows and columns are swapped: rows around cell[0], columns around cell[1].": (
-                    _sense_wrong(*args, swap=True)
-                ),
-                "the agent senses only the cells within radius, not the whole map.": walls,
-                "nothing changed: write walls[rows, cols] into the belief.": believed,
-            }
-            name_mistake("Exercise 2", case, got, expected, mistakes)
-            compare(
-                "Exercise 2",
-                case,
-                expected,
-                got,
-                "copy the belief, then belief[rows, cols] = walls[rows, cols] with rows = "
-                "slice(max(row - radius, 0), row + radius + 1), cols the same way.",
-                rtol=0.0,
-                atol=0.0,
-            )
-            count += 1
-    return f"{count} sensing updates agree, corners and edges included."
+    `cell` written in; tried at corners, edges and inside a 6x9 and a 7x5 map, radius 1 and 2."""
+    cases = _sense_cases()
+    for case in cases:
+        args = believed, walls, cell, radius = tuple(case.values.values())
+        expected = reference_sense(*args)
+        got = run_learner("Exercise 2", fn, *args)
+        mistakes = {
+            "a negative slice start counts from the end of the array, so near the top or "
+            "left edge nothing was sensed: start at max(cell - radius, 0).": _sense_wrong(
+                *args, clip=False
+            ),
+            "the sensed square is 2 * radius + 1 cells wide: end the slices at "
+            "cell + radius + 1.": _sense_wrong(*args, end=0),
+            "rows and columns are swapped: rows around cell[0], columns around cell[1].": (
+                _sense_wrong(*args, swap=True)
+            ),
+            "the agent senses only the cells within radius, not the whole map.": walls,
+            "nothing changed: write walls[rows, cols] into the belief.": believed,
+        }
+        compare("Exercise 2", case.name, expected, got, mistakes, rtol=0.0, atol=0.0)
+    return f"{len(cases)} sensing updates agree, corners and edges included."
