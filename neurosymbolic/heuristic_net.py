@@ -6,8 +6,8 @@ detour. This net reads the map and the goal and predicts, for every cell, the *d
 longer the shortest 4-connected path to the goal is than the Manhattan distance. Its targets are
 exact, from breadth-first search (``distance_map`` run from the goal), and it learns them as
 ``log(1 + detour)`` so that a few cells walled into pockets do not drown the rest. The heuristic is
-then ``Manhattan + predicted detour`` (`heuristic_table`): closer to the truth, but no longer
-guaranteed to be a lower bound, so A* with it may return a slightly longer path. The loss weighs an
+then ``Manhattan + predicted detour`` in whole steps (`heuristic_table`): closer to the truth, but
+no longer guaranteed to be a lower bound, so A* with it may return a slightly longer path. The loss weighs an
 over-estimate more than an under-estimate (`asymmetric_loss`): A* pays the first in path length,
 the second only in expansions. That trade is the subject of the lesson (and of Neural A*, Yonetani
 et al. 2021: https://arxiv.org/abs/2009.07476).
@@ -94,8 +94,13 @@ class HeuristicNet:
 
 def heuristic_table(manhattan: np.ndarray, detour: np.ndarray, goal: Cell) -> np.ndarray:
     """An A* heuristic ``(H, W)`` from a predicted detour: never below Manhattan distance (which
-    is a lower bound, so a negative detour is always wrong), and exactly 0 at the goal."""
-    table = manhattan + np.maximum(detour, 0.0)  # (H, W)
+    is a lower bound, so a negative detour is always wrong), exactly 0 at the goal, and whole
+    steps. A detour on a 4-connected grid is even (every step away from the goal is paid back),
+    so the prediction is rounded to an even number: like Manhattan distance, the table then gives
+    many cells the same f, and A*'s tie-break (the deeper cell first) keeps heading for the goal;
+    a fractional estimate would order those ties by its noise instead."""
+    steps = 2.0 * np.round(np.maximum(detour, 0.0) / 2.0)  # (H, W), an even number of steps
+    table = manhattan + steps
     table[goal] = 0.0
     return table.astype(np.float64)
 
