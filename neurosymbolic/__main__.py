@@ -4,8 +4,9 @@ python -m neurosymbolic run --seed 0 --out episode.png   # one hybrid episode, f
 python -m neurosymbolic evaluate --n-worlds 100           # the four agents, as a table
 python -m neurosymbolic evaluate --regime hard --ablation # what each part adds to success
 python -m neurosymbolic heuristics --n-maps 100           # learned heuristic against A*
-python -m neurosymbolic train --out runs/nets            # train the two networks afresh
+python -m neurosymbolic train --out runs/nets            # train the three networks afresh
 python -m neurosymbolic train --out neurosymbolic/weights --force  # replace the shipped ones
+python -m neurosymbolic train --nets heuristic --out neurosymbolic/weights --force  # one of them
 
 `run` and `evaluate` play under a `Regime` of `REGIMES` (--regime); a flag you set, such as
 --noise, replaces that one value of the regime, and a flag you leave out keeps the regime's value.
@@ -23,15 +24,18 @@ from pathlib import Path
 from course.device import DeviceError, pick_device
 from course.files import check_writable
 from neurosymbolic.evaluate import REGIMES, Regime, evaluate, format_table
+from neurosymbolic.heuristic_net import HeuristicTraining
 
 # `run` plays one episode that replans at every surprise: a 64x64 world already takes tens of
 # seconds, larger ones minutes.
 MAX_RUN_SIZE = 64
 # `evaluate` plays the four agents on each world (measured on a busy 2-core CPU: about 2.5 s a
-# world in the default regime, 8 s in the hard one) and `heuristics` searches each map four ways
-# (about 0.2 s): more than this many would take many hours, and the worlds are all built first.
+# world in the default regime, 8 s in the hard one) and `heuristics` searches each generated map
+# and each room-map problem five ways (about 0.4 s for both): more than this many would take
+# many hours, and the worlds are all built first.
 MAX_WORLDS = 10_000
-SECONDS_PER_WORLD = {"--n-worlds": 2.5, "--n-maps": 0.2}  # for the estimate in the refusal
+NETS = ("perception", "policy", "heuristic")  # what `train` can train, in this order
+SECONDS_PER_WORLD = {"--n-worlds": 2.5, "--n-maps": 0.4}  # for the estimate in the refusal
 
 
 def finite_float(text: str) -> float:
@@ -170,17 +174,29 @@ def _heuristics(args: argparse.Namespace) -> None:
         format_results,
         heuristic_methods,
         random_problems,
+        room_problems,
     )
     from neurosymbolic.heuristic_net import load_heuristic
 
     check_counts(args.n_maps, "--n-maps", args.seed)
+    methods = heuristic_methods(load_heuristic())
     problems = random_problems(args.n_maps, size=32, seed=args.seed)
     print(f"{args.n_maps} generated 32x32 maps, seed {args.seed}")
-    print(format_results(compare_heuristics(problems, heuristic_methods(load_heuristic()))))
+    print(format_results(compare_heuristics(problems, methods)))
+    rooms = room_problems(args.n_maps, size=64, seed=args.seed)
+    print(
+        f"\n{args.n_maps} problems on a 64x64 room map (unlike the training maps), seed {args.seed}"
+    )
+    print(format_results(compare_heuristics(rooms, methods)))
 
 
 def _train(args: argparse.Namespace) -> None:
     from neurosymbolic.checkpoint import is_checkpoint
+    from neurosymbolic.heuristic_net import (
+        save_heuristic,
+        score_heuristic,
+        train_heuristic,
+    )
     from neurosymbolic.perception import (
         PerceptionTraining,
         save_perception,
@@ -193,15 +209,17 @@ def _train(args: argparse.Namespace) -> None:
     for flag, steps in (
         ("--perception-steps", args.perception_steps),
         ("--policy-steps", args.policy_steps),
+        ("--heuristic-steps", args.heuristic_steps),
     ):
         if steps < 1:
             raise ValueError(f"{flag} must be >= 1, got {steps}.\nhelp: e.g. {flag} 1500.")
     perception_training = PerceptionTraining(steps=args.perception_steps, lr=5e-3)
-    policy_training = PolicyTraining(steps=args.policy_steps)  # both checked before any work
+    policy_training = PolicyTraining(steps=args.policy_steps)  # all checked before any work
+    heuristic_training = HeuristicTraining(steps=args.heuristic_steps)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder.\nhelp: name a folder.")
     check_writable(out, f"into {out} for --out", "choose a folder you can write to.")
-    for stem in (out / "perception", out / "policy"):
+    for stem in (out / name for name in args.nets):
         pair = (stem.with_suffix(".json"), stem.with_suffix(".safetensors"))
         there = [p.name for p in pair if p.exists() or p.is_symlink()]
         if there and not is_checkpoint(stem):
@@ -215,13 +233,19 @@ def _train(args: argparse.Namespace) -> None:
                 f"--out {out} already holds a trained {stem.name} network ({', '.join(there)}).\n"
                 "help: add --force to replace it, or choose another --out."
             )
-    perception, _ = train_perception(perception_training, progress=True)
-    save_perception(perception, out / "perception")
-    for score in score_perception(perception):
-        print(score)
-    policy, _ = train_policy(policy_training, progress=True)
-    save_policy(policy, out / "policy")
-    print(score_policy(policy))
+    if "perception" in args.nets:
+        perception, _ = train_perception(perception_training, progress=True)
+        save_perception(perception, out / "perception")
+        for score in score_perception(perception):
+            print(score)
+    if "policy" in args.nets:
+        policy, _ = train_policy(policy_training, progress=True)
+        save_policy(policy, out / "policy")
+        print(score_policy(policy))
+    if "heuristic" in args.nets:
+        heuristic, result = train_heuristic(heuristic_training, progress=True)
+        save_heuristic(heuristic, out / "heuristic", heuristic_training, result)
+        print(score_heuristic(heuristic))
 
 
 def _left_out(field: str) -> str:
@@ -289,17 +313,34 @@ def build_parser() -> argparse.ArgumentParser:
         "heuristics", help="compare A* with the learned heuristic, Manhattan and weighted A*"
     )
     heuristics.add_argument(
-        "--n-maps", type=int, default=100, help="generated 32x32 maps (default 100)"
+        "--n-maps",
+        type=int,
+        default=100,
+        help="generated 32x32 maps, and as many problems on a 64x64 room map (default 100)",
     )
     heuristics.add_argument("--seed", type=int, default=0, help="first map seed (default 0)")
     heuristics.set_defaults(handler=_heuristics)
 
     train = commands.add_parser(
-        "train", help="train the perception and policy networks and save them"
+        "train", help="train the perception, policy and heuristic networks and save them"
     )
     train.add_argument("--out", default="neurosymbolic/weights", help="folder for the checkpoints")
+    train.add_argument(
+        "--nets",
+        nargs="+",
+        choices=NETS,
+        default=list(NETS),
+        help="the networks to train (default all three; the heuristic takes about 15 minutes "
+        "on 2 cores)",
+    )
     train.add_argument("--perception-steps", type=int, default=1500, help="perception train steps")
     train.add_argument("--policy-steps", type=int, default=1500, help="policy train steps")
+    train.add_argument(
+        "--heuristic-steps",
+        type=int,
+        default=HeuristicTraining().steps,
+        help=f"heuristic train steps (default {HeuristicTraining().steps}, the shipped net's)",
+    )
     train.add_argument(
         "--force", action="store_true", help="replace networks an earlier train saved in --out"
     )

@@ -238,17 +238,31 @@ def draw_success_sweep(
 
 def draw_heuristic_tradeoff(results: dict[str, list[MethodResult]], ax: Axes | None = None) -> Axes:
     """Search effort against path cost: cells expanded (relative to A* with Manhattan) on the x
-    axis, path cost over the optimum on the y axis; one colour per problem set, one marker a method."""
+    axis, path cost over the optimum on the y axis; one colour per problem set, one marker a method.
+    Each point is a mean over problems; its bars span the 10th to 90th percentile of both."""
     ax = _axes(ax, size=5.5)
     markers = "osD^v<>Pp*"
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
     for colour, (problem_set, rows) in zip(colours, results.items(), strict=False):
         for marker, r in zip(markers, rows, strict=False):
             point = (r.expanded_ratio, r.cost_ratio)
-            ax.plot(*point, marker, color=colour, markersize=8)
+            low, high = r.expanded_spread()
+            costs = r.cost_ratios or (r.cost_ratio,)
+            cost_low, cost_high = np.percentile(costs, 10), np.percentile(costs, 90)
+            ax.errorbar(
+                *point,
+                xerr=[[point[0] - low], [high - point[0]]],
+                yerr=[[max(point[1] - cost_low, 0.0)], [max(cost_high - point[1], 0.0)]],
+                fmt=marker,
+                color=colour,
+                markersize=7,
+                elinewidth=0.8,
+                alpha=0.8,
+            )
             ax.annotate(r.method, point, fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.plot([], [], "o", color=colour, label=problem_set)
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("cells expanded / A* with Manhattan (lower is faster)")
     ax.set_ylabel("path cost / optimal (lower is better)")
     ax.legend(fontsize=8)

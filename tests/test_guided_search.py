@@ -11,6 +11,7 @@ from neurosymbolic.guided_search import (
     format_results,
     manhattan_table,
     random_problems,
+    room_problems,
     room_walls,
     true_cost_table,
 )
@@ -90,11 +91,27 @@ def test_compare_heuristics_rows(problems):
     assert 1.0 <= weighted.cost_ratio <= weighted.worst_cost_ratio <= 2.0
     assert perfect.expanded_ratio < 1.0 and perfect.cost_ratio == 1.0
     assert "perfect" in format_results([plain, weighted, perfect])
+    for row in (plain, weighted, perfect):  # the spread comes from the per-problem ratios
+        assert len(row.expanded_ratios) == len(row.cost_ratios) == len(problems)
+        assert np.mean(row.expanded_ratios) == pytest.approx(row.expanded_ratio)
+        assert max(row.cost_ratios) == row.worst_cost_ratio
+        low, high = row.expanded_spread()
+        assert min(row.expanded_ratios) <= low <= row.expanded_ratio <= high
+    assert plain.expanded_spread() == (1.0, 1.0)
+    assert f"{perfect.expanded_spread()[0]:.2f}-" in format_results([perfect])
 
 
 def test_problems_are_long_and_solvable(problems):
     for walls, start, goal in problems:
         assert distance_map(walls, start)[goal] >= walls.shape[0]
+
+
+def test_room_problems_cross_rooms():
+    problems = room_problems(5, size=32, room=8, seed=2)
+    assert len(problems) == 5 and all(w is problems[0][0] for w, _, _ in problems)
+    for walls, start, goal in problems:
+        assert abs(start[0] - goal[0]) + abs(start[1] - goal[1]) >= 16
+        assert distance_map(walls, start)[goal] > 0
 
 
 def test_room_map_is_connected():

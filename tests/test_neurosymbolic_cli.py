@@ -28,6 +28,7 @@ def test_evaluate_prints_the_table(capsys):
         (["evaluate", "--seed", "-1"], "--seed must be >= 0"),
         (["evaluate", "--regime", "hard", "--budget", "0.5"], "budget must be >= 1"),
         (["heuristics", "--n-maps", "0"], "--n-maps must be >= 1"),
+        (["train", "--nets", "heuristic", "--heuristic-steps", "0"], "--heuristic-steps must be"),
     ],
 )
 def test_bad_values_exit_with_help(capsys, args, message):

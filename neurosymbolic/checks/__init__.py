@@ -1,4 +1,4 @@
-"""Exercise checkers for the neurosymbolic lessons (08-11), one module a lesson.
+"""Exercise checkers for the neurosymbolic lessons (08-12), one module a lesson.
 
 Each checker runs the learner's function beside the package's reference on small worlds or noisy
 maps and answers in plain words: which input, expected against got, and a hint. The machinery is
@@ -49,11 +49,13 @@ from neurosymbolic.checks.lesson11 import (
     reference_sense,
     reference_success_and_optimality,
 )
+from neurosymbolic.checks.lesson12 import check_asymmetric_loss, reference_asymmetric_loss
 
 __all__ = [
     "reference_needs_replan",
     "CheckResult",
     "ExerciseFailed",
+    "check_asymmetric_loss",
     "check_imitation_step",
     "check_astar",
     "check_local_view",
@@ -72,6 +74,7 @@ __all__ = [
     "exact_costs_to_go",
     "plan_with_closed_key",
     "plan_with_successors",
+    "reference_asymmetric_loss",
     "reference_imitation_step",
     "reference_astar",
     "reference_local_view",
