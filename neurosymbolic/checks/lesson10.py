@@ -243,7 +243,8 @@ def check_imitation_step(fn: Callable[[Policy, nn.optim.Optimizer, Tensor, Tenso
             Tensor.manual_seed(seed)
             reference, learner, summing = Policy(config), Policy(config), Policy(config)
             for twin in (learner, summing):
-                load_state_dict(twin, {k: Tensor(v.numpy()) for k, v in get_state_dict(reference).items()})  # fmt: skip
+                weights = {k: Tensor(v.numpy()) for k, v in get_state_dict(reference).items()}
+                load_state_dict(twin, weights, verbose=False)  # copies, without a timing line
             models = (reference, learner, summing)
             opts = [nn.optim.Adam(get_parameters(m), lr=lr) for m in models]
             names = list(get_state_dict(reference))
