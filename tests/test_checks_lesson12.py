@@ -71,3 +71,15 @@ def test_an_unknown_mistake_gets_no_hint_and_none_is_refused():
     assert "hint" not in str(refused.value)  # the checker did not reproduce this mistake
     with pytest.raises(ExerciseFailed, match="got None"):
         check_asymmetric_loss(lambda predicted, target, mask, over_weight: None)
+
+
+def test_a_loss_that_changes_its_mask_is_refused():
+    def zeroes_the_mask(predicted, target, mask, over_weight):
+        error = predicted - target
+        weight = (error > 0).where(over_weight, 1.0)
+        loss = ((weight * error.square() * mask).sum() / mask.sum()).realize()
+        mask.assign(mask * 0).realize()
+        return loss
+
+    with pytest.raises(ExerciseFailed, match="changed its third argument"):
+        check_asymmetric_loss(zeroes_the_mask)
