@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from course.device import describe_cpu
 from neurosymbolic.guided_search import astar_table, manhattan_table
 from neurosymbolic.heuristic_net import load_heuristic
 from neurosymbolic.movingai import (
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="map and problem seed")
     args = parser.parse_args()
     net = load_heuristic()
+    print(f"CPU: {describe_cpu()}")
     print(
         f"{'map':>8} {'moves':>5} {'method':>10} {'cost':>9} {'expanded':>9} {'time s':>8} "
         f"{'vs BFS':>7} {'cost/opt':>8}"

@@ -95,32 +95,16 @@ def _kernel_profile(fn) -> tuple[float, list[tuple[str, int, float, float]]]:
 
 
 def _baby_train_step(tuned: bool):
-    """The baby GPT's compiled training step (that of minigpt.train.train, as a function we can
-    time and count) and its fixed input buffers."""
-    from tinygrad import Context, Tensor
-
+    """The baby GPT's compiled training step (minigpt.tuning_in_step.training_step, the step
+    `train` compiles) and its fixed input buffers."""
     from minigpt import tuning
-    from minigpt.compiled import StepInputs, compile_step
-    from minigpt.model import GPTConfig, MiniGPT
-    from minigpt.train import TrainConfig, clip_grad_norm, cross_entropy, make_optimizer
+    from minigpt.compiled import StepInputs
+    from minigpt.model import GPTConfig
+    from minigpt.tuning_in_step import training_step
 
     if not tuned:
         tuning.use_stored_choices(False)
-    Tensor.manual_seed(0)
-    model = MiniGPT(GPTConfig(**SHAPES))
-    optimizer = make_optimizer(model, TrainConfig())
-
-    @compile_step
-    @Context(TRAINING=1)
-    def step(x: Tensor, y: Tensor, lr: Tensor) -> Tensor:
-        for opt in optimizer.optimizers:
-            opt.lr = lr
-        optimizer.zero_grad()
-        loss = cross_entropy(model.forward(x), y).backward()
-        clip_grad_norm(optimizer.params, 1.0)
-        return loss.realize(*optimizer.schedule_step())
-
-    return step, StepInputs()
+    return training_step(GPTConfig(**SHAPES)), StepInputs()
 
 
 def minigpt_pool(steps: int, tuned: bool) -> dict:
@@ -523,6 +507,9 @@ def main() -> None:
     tuned_rows = [1] if args.skip_default else [1, 0]
     cache_dir = tempfile.mkdtemp(prefix="bench-minigpt-")
     tokens_per_step = BATCH * SHAPES["block_size"]
+    from course.device import describe_cpu
+
+    print(f"CPU: {describe_cpu()}")
     print(f"MiniGPT baby config {SHAPES}, batch {BATCH}")
     print(f"tinygrad caches (CACHEDB): new empty files in {cache_dir}, except the warm row")
     if not has_torch:

@@ -9,8 +9,10 @@ to switch.
 
 import importlib.metadata
 import os
+import platform
 import shutil
 import subprocess
+from pathlib import Path
 
 from tinygrad import Device, Tensor
 from tinygrad.helpers import DEV
@@ -146,3 +148,30 @@ def describe_device() -> str:
     else:
         detail = getattr(Device[device], "arch", None) or device
     return f"device {device} ({detail}), tinygrad {tinygrad_version}"
+
+
+def describe_cpu(cpuinfo: str | None = None) -> str:
+    """The processor a CPU timing came from, e.g. ``AMD EPYC (family 25, model 1; AVX2), 2 cores``:
+    its name, the family and model that tell its generation, its widest vector instructions
+    (AVX-512 or not changes what clang can generate) and the cores this process may use.
+    `cpuinfo` is the text of ``/proc/cpuinfo`` (read here when None; absent on macOS/Windows)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    vectors = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
+    details = []
+    if "cpu family" in fields and "model" in fields:
+        details.append(f"family {fields['cpu family']}, model {fields['model']}")
+    if vectors:
+        details.append(vectors)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    described = f"{name} ({'; '.join(details)})" if details else name
+    return f"{described}, {cores} cores"

@@ -13,6 +13,7 @@ from course.device import (
     backend_details,
     backend_report,
     clang_path,
+    describe_cpu,
     describe_device,
     pick_device,
 )
@@ -105,3 +106,17 @@ def test_backend_report_says_why_each_gpu_was_passed_over(monkeypatch):
 
 def test_backend_details_names_renderer_and_compiler():
     assert backend_details("CPU").startswith("renderer ClangRenderer, compiler ClangCompiler")
+
+
+XEON = "processor : 0\nmodel name : Intel(R) Xeon(R) CPU @ 2.20GHz\ncpu family : 6\nmodel : 85\n"
+
+
+def test_describe_cpu_names_the_generation_vectors_and_cores():
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with_512 = describe_cpu(XEON + "flags : fpu avx2 avx512f\n")
+    assert (
+        with_512 == f"Intel(R) Xeon(R) CPU @ 2.20GHz (family 6, model 85; AVX-512), {cores} cores"
+    )
+    assert "; AVX2)" in describe_cpu(XEON + "flags : fpu avx2\n")
+    assert describe_cpu("").endswith(f", {cores} cores")  # no /proc/cpuinfo (macOS, Windows)
+    assert describe_cpu().endswith(f"{cores} cores")
