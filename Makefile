@@ -101,8 +101,12 @@ gpu-check:
 	PYTHONPATH=$(CURDIR)/build/gpu-site:$(CURDIR) python3 benchmarks/gpu_check.py --out $(GPU_OUT) $(GPU_CHECK_ARGS)
 
 # Optional: search tinygrad's kernel choices (BEAM) for MiniGPT again and merge them into
-# minigpt/tuned_kernels.json, for other shapes or another CPU (minutes; see minigpt/tuning_search.py).
-# Example: make tune TUNE_ARGS="--vocab 65 --batch-size 32"
+# minigpt/tuned_kernels.json, for other shapes or another CPU (see minigpt/tuning_search.py). The
+# default arguments are those the shipped table was made with (about 25 minutes on 2 cores, best on
+# a quiet machine): BEAM=2 on the baby GPT's training kernels with the candidates timed on two
+# threads, then each kernel's fastest choice inside the step, of the table before and the search's,
+# each with and without a THREAD split. Example for other shapes: make tune TUNE_ARGS="--vocab 65"
+TUNE_ARGS ?= --vocab 100 --beam 2 --threads 2 --no-sampling --keep-faster-in-step
 tune: setup
 	$(BIN)/python -m minigpt.tuning_search $(TUNE_ARGS)
 
