@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from tinygrad import Tensor
+from tinygrad.uop.ops import Ops
 
 from course.solutions import remember
 
@@ -417,6 +418,19 @@ def _fresh_copy(value):
         return value
 
 
+def _loaded(value):
+    """`value`, realized first when it is a Tensor still waiting to be copied from host memory
+    (``Tensor(array)``): a copy, no kernel, and the Tensor's contents can then be compared after
+    the call (`_snapshot` reads only realized Tensors), so an ``assign`` into it is seen."""
+    copying = isinstance(value, Tensor) and value.uop.op is Ops.COPY
+    if copying and {u.op for u in value.uop.toposort()} <= _HOST_COPY:
+        value.realize()
+    return value
+
+
+_HOST_COPY = {Ops.COPY, Ops.BUFFER, Ops.RESHAPE, Ops.STACK, Ops.CONST}  # Tensor(array)'s graph
+
+
 def _keep_tensors(value, memo: dict, depth: int) -> None:
     """Enter every Tensor inside `value` in deepcopy's memo as its own copy: shared, not copied."""
     if depth > 8:
@@ -479,8 +493,8 @@ def run_learner(exercise: str, fn: Callable, *args, **kwargs):
             f"{exercise}: expected your function, got {describe(fn)}.\n"
             "hint: pass the function itself, without calling it: check(my_function)."
         )
-    given_args = tuple(_fresh_copy(arg) for arg in args)
-    given_kwargs = {name: _fresh_copy(value) for name, value in kwargs.items()}
+    given_args = tuple(_loaded(_fresh_copy(arg)) for arg in args)
+    given_kwargs = {name: _loaded(_fresh_copy(value)) for name, value in kwargs.items()}
     before = (
         [_snapshot(arg) for arg in given_args],
         {k: _snapshot(v) for k, v in given_kwargs.items()},

@@ -220,6 +220,10 @@ def test_run_learner_watches_tensors_and_leaves_alone_what_is_changed_in_place()
         run_learner("Exercise 1", lambda t: t.assign(t * 2).realize(), x)
     lazy = Tensor([1.0, 2.0]) + 1
     assert run_learner("Exercise 1", lambda t: t.realize(), lazy) is lazy  # realizing is no change
+    for host in (np.array([1.0, 2.0]), np.ones((2, 3), np.float32)):
+        from_host = Tensor(host)  # lazy: a copy waiting to happen
+        with pytest.raises(ExerciseFailed, match=r"changed its first argument \(a tinygrad Tensor"):
+            run_learner("Exercise 1", lambda t: t.assign(t * 2).realize(), from_host)
     history: list = []
     run_learner("Exercise 1", lambda log: log.append(1), InPlace(history))
     assert history == [1]  # an input the exercise trains or fills is handed over as it is

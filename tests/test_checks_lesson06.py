@@ -28,6 +28,16 @@ def test_naive_softplus_overflows_and_is_caught():
         check_softplus(lambda x: (x.exp() + 1).log())
 
 
+def test_a_softplus_that_overwrites_its_input_is_refused():
+    def zeroes_x(x: Tensor) -> Tensor:
+        out = (x.maximum(0) + (1 + (-x.abs()).exp()).log()).realize()
+        x.assign(x * 0).realize()
+        return out
+
+    with pytest.raises(ExerciseFailed, match="changed its first argument"):
+        check_softplus(zeroes_x)
+
+
 def test_softplus_as_relu_is_caught():
     with pytest.raises(ExerciseFailed, match="wrong values"):
         check_softplus(lambda x: x.relu())
