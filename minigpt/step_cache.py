@@ -27,7 +27,8 @@ import platform
 import stat
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -136,6 +137,18 @@ def use_step_cache(on: bool, max_bytes: int | None = None) -> CacheInfo:
 
 def enabled() -> bool:
     return _Settings.on
+
+
+@contextmanager
+def bypassed() -> Iterator[None]:
+    """Inside the block every step is compiled, none stored or loaded (a search or a timing that
+    must see its own compile); the switch is put back as it was on leaving."""
+    was_on = _Settings.on
+    _Settings.on = False
+    try:
+        yield
+    finally:
+        _Settings.on = was_on
 
 
 def folder() -> Path:

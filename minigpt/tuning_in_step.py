@@ -134,18 +134,20 @@ def kernel_clock() -> Iterator[dict[int, float]]:
         CPUProgram.__call__ = run
 
 
+def captured_step(config: GPTConfig, batches: list[tuple], lr: np.ndarray) -> tuple:
+    """A new `training_step`, compiled on the first batch and captured on the second: the step, its
+    input buffers and the kernels tinygrad compiled for it (`compiled_kernels`)."""
+    step, inputs = training_step(config), StepInputs()
+    with step_cache.bypassed(), compiled_kernels() as seen:
+        for x, y in batches[:2]:
+            step(*inputs.load(x, y, lr)).item()
+    return step, inputs, seen
+
+
 def kernels_of_step(config: GPTConfig = BABY_GPT, batch: int = 12) -> dict[str, Compiled]:
     """The kernels of the training step (compiled here once with the table in use), by key."""
-    was_cached = step_cache.enabled()
-    step_cache.use_step_cache(False)
-    step, inputs = training_step(config), StepInputs()
     lr = np.array([1e-3], dtype=np.float32)
-    try:
-        with compiled_kernels() as seen:
-            for x, y in step_batches(config, batch, 2):
-                step(*inputs.load(x, y, lr)).item()
-    finally:
-        step_cache.use_step_cache(was_cached)
+    _, _, seen = captured_step(config, step_batches(config, batch, 2), lr)
     return {key: c for kernels in seen.values() for key, c in kernels.items()}
 
 
@@ -167,8 +169,6 @@ def time_in_step(
     """Compile the training step once per table, replay all of them in turn `replays` times on
     `threads` threads, and time the step and each kernel in it."""
     before = tuning.status()
-    was_cached = step_cache.enabled()
-    step_cache.use_step_cache(False)  # every candidate compiles its own step
     steps, owners = [], []
     batches = step_batches(config, batch, 3)
     lr = np.array([1e-3], dtype=np.float32)
@@ -178,10 +178,7 @@ def time_in_step(
                 path = Path(folder) / f"candidate{i}.json"
                 tuning.save_table(table, path, {"candidate": i})
                 tuning.use_stored_choices(True, path)
-                step, inputs = training_step(config), StepInputs()
-                with compiled_kernels() as seen:
-                    for x, y in batches[:2]:  # compile, then capture
-                        step(*inputs.load(x, y, lr)).item()
+                step, inputs, seen = captured_step(config, batches, lr)
                 steps.append((step, inputs))
                 owners.append(runtime_owners(seen))
         use_cpu_threads(threads)
@@ -203,7 +200,6 @@ def time_in_step(
                     per_kernel[i][key].append(spent)
     finally:
         use_cpu_threads(1)
-        step_cache.use_step_cache(was_cached)
         tuning.use_stored_choices(before.enabled, before.path)
     return [
         StepTimes(

@@ -138,15 +138,12 @@ def searching(threads: int) -> Iterator[Table]:
     """`recording()`, with every step compiled afresh and every candidate timed on `threads`
     threads: no stored step, and no search result remembered by tinygrad (its BEAM cache, in
     CACHELEVEL's disk cache, would hand back a choice timed without the pool)."""
-    was_cached = step_cache.enabled()
-    step_cache.use_step_cache(False)
     use_cpu_threads(threads)
     try:
-        with recording() as found, Context(CACHELEVEL=0):
+        with step_cache.bypassed(), recording() as found, Context(CACHELEVEL=0):
             yield found
     finally:
         use_cpu_threads(1)
-        step_cache.use_step_cache(was_cached)
 
 
 def main(argv: list[str] | None = None) -> None:

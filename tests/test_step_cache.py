@@ -277,3 +277,13 @@ def test_kept_weights_are_read_without_pickle(cache, capsys):
     step_cache.use_step_cache(True)
     assert _same(_drawn(2), drawn)  # the foreign entry was refused, the weights drawn
     assert "unusable" in capsys.readouterr().err
+
+
+def test_bypassed_compiles_inside_and_puts_the_switch_back_even_after_an_error():
+    for on in (True, False):
+        step_cache.use_step_cache(on)
+        with pytest.raises(RuntimeError), step_cache.bypassed():
+            assert not step_cache.enabled()
+            raise RuntimeError("a search that fails")
+        assert step_cache.enabled() is on
+    step_cache.use_step_cache(True)

@@ -69,10 +69,9 @@ def test_a_thread_split_keeps_the_choices_before_it_and_changes_no_number(kernel
 
 
 def test_a_kernel_split_already_and_a_kernel_with_no_entry_are_left_alone(kernels):
-    key, other = sorted(kernels)[:2]
+    key = sorted(kernels)[0]
     table = {key: (Opt(OptOps.THREAD, 0, 2),)}
-    assert in_step.with_thread_split(table, kernels, 2) == table  # `other` has no entry
-    assert other not in table
+    assert in_step.with_thread_split(table, kernels, 2) == table  # the other kernels have no entry
 
 
 def test_each_kernel_keeps_the_choices_it_ran_fastest_with():
@@ -105,7 +104,7 @@ def test_every_candidate_is_timed_on_the_same_kernels(kernels):
     assert set(times[1].kernels) == timed  # the same kernels, however each was compiled
     assert len(timed) > 10 and timed <= set(kernels)  # the replayed ones (not first-call setup)
     for t in times:
-        assert t.step > sum(t.kernels.values()) > 0
+        assert 0 < max(t.kernels.values()) < t.step  # (a program two keys share counts for each)
     assert cpu_threads.status().threads == 1  # the pool is off again
 
 
