@@ -78,7 +78,7 @@ def test_heuristic_table_floors_at_manhattan_rounds_to_even_and_is_zero_at_the_g
 def test_tiny_training_runs_and_round_trips(tmp_path):
     import json
 
-    config = HeuristicConfig(channels=2, dilations=(1, 2))
+    config = HeuristicConfig(channels=2, levels=1)
     training = HeuristicTraining(steps=3, batch=2, size=8, pool=4, over_weight=2.0)
     net, result = train_heuristic(training, config)
     assert len(result.losses) == 3 and np.isfinite(result.losses).all()
@@ -87,7 +87,7 @@ def test_tiny_training_runs_and_round_trips(tmp_path):
     assert meta["training"]["over_weight"] == 2.0
     assert meta["losses"] == [pytest.approx(np.mean(result.losses), abs=1e-4)]  # one 100-step block
     again = load_heuristic(tmp_path / "h")
-    walls = np.zeros((9, 6), dtype=bool)  # any (H, W): the net is fully convolutional
+    walls = np.zeros((9, 6), dtype=bool)  # any (H, W): padded with walls to even sides
     table = net.cost_to_go(walls, (2, 3))
     assert table.shape == (9, 6)
     np.testing.assert_allclose(again.cost_to_go(walls, (2, 3)), table, rtol=1e-6)
@@ -124,9 +124,12 @@ def test_shipped_net_keeps_paths_near_optimal():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="at least two dilations"):
-        HeuristicConfig(dilations=(1,))
+    with pytest.raises(ValueError, match="levels >= 1"):
+        HeuristicConfig(levels=0)
     with pytest.raises(ValueError, match="pool >= batch"):
         HeuristicTraining(batch=8, pool=4)
     with pytest.raises(ValueError, match=r"\(H, W\) map"):
-        HeuristicNet(HeuristicConfig(2, (1, 1))).cost_to_go(np.zeros(4, dtype=bool), (0, 0))
+        HeuristicNet(HeuristicConfig(2, 1)).cost_to_go(np.zeros(4, dtype=bool), (0, 0))
+    with pytest.raises(ValueError, match="multiples of 4"):
+        HeuristicNet(HeuristicConfig(2, 2))(Tensor.zeros(1, 5, 6, 8))
+
