@@ -132,4 +132,3 @@ def test_bad_input():
         HeuristicNet(HeuristicConfig(2, 1)).cost_to_go(np.zeros(4, dtype=bool), (0, 0))
     with pytest.raises(ValueError, match="multiples of 4"):
         HeuristicNet(HeuristicConfig(2, 2))(Tensor.zeros(1, 5, 6, 8))
-
