@@ -31,11 +31,11 @@ from neurosymbolic.heuristic_net import HeuristicTraining
 MAX_RUN_SIZE = 64
 # `evaluate` plays the four agents on each world (measured on a busy 2-core CPU: about 2.5 s a
 # world in the default regime, 8 s in the hard one) and `heuristics` searches each generated map
-# and each room-map problem five ways (about 0.4 s for both): more than this many would take
+# and each room-map problem five ways (about 0.55 s for both): more than this many would take
 # many hours, and the worlds are all built first.
 MAX_WORLDS = 10_000
 NETS = ("perception", "policy", "heuristic")  # what `train` can train, in this order
-SECONDS_PER_WORLD = {"--n-worlds": 2.5, "--n-maps": 0.4}  # for the estimate in the refusal
+SECONDS_PER_WORLD = {"--n-worlds": 2.5, "--n-maps": 0.55}  # for the estimate in the refusal
 
 
 def finite_float(text: str) -> float:

@@ -16,7 +16,7 @@ Detours are shaped by walls far away, so the net is a U-Net: it halves the map t
 (32x32 down to 4x4, where one 3x3 convolution spans the whole map) and doubles it back, joining
 each level with the detail it had on the way down; about 303 thousand weights. It is fully
 convolutional, so a net trained on 32x32 maps reads any ``(H, W)`` (padded with walls to a
-multiple of 8). The shipped net is trained (about 15 minutes on 2 cores) by
+multiple of 8). The shipped net is trained (about 13 minutes on 2 cores) by
 
     python -m neurosymbolic train --nets heuristic --out neurosymbolic/weights --force
 """
@@ -106,7 +106,8 @@ class HeuristicNet:
         skips.pop()  # the coarsest level's features are x itself
         for conv_a, conv_b in self.up:
             B, C, h, w = x.shape
-            x = x.reshape(B, C, h, 1, w, 1).expand(B, C, h, 2, w, 2).reshape(B, C, 2 * h, 2 * w)
+            x = x.reshape(B, C, h, 1, w, 1).expand(B, C, h, 2, w, 2)  # each cell repeated 2x2
+            x = x.reshape(B, C, 2 * h, 2 * w)  # (B, C, 2h, 2w)
             x = x.cat(skips.pop(), dim=1)  # (B, C + c, 2h, 2w): this level's features going down
             x = conv_b(conv_a(x).relu()).relu()  # (B, c, 2h, 2w)
         return self.head(x)  # (B, 1, H, W), unbounded while training (a relu here could die)
