@@ -192,6 +192,14 @@ def train_heuristic(
 ) -> tuple[HeuristicNet, TrainResult]:
     """Train a `HeuristicNet` on generated maps: mean squared detour error over reachable cells."""
     training = training or HeuristicTraining()
+    config = config or HeuristicConfig()
+    scale = 2**config.levels
+    if training.size % scale:
+        raise ValueError(
+            f"the net halves its maps {config.levels} times, so the training maps' size must be a "
+            f"multiple of {scale}, got {training.size}.\nhelp: e.g. size="
+            f"{-(-training.size // scale) * scale}, or fewer levels."
+        )
     Tensor.manual_seed(training.seed)
     model = HeuristicNet(config)
     opt = nn.optim.Adam(get_parameters(model), lr=training.lr)
