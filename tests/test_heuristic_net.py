@@ -130,7 +130,7 @@ def test_bad_input():
         HeuristicTraining(batch=8, pool=4)
     with pytest.raises(ValueError, match=r"\(H, W\) map"):
         HeuristicNet(HeuristicConfig(2, 1)).cost_to_go(np.zeros(4, dtype=bool), (0, 0))
-    with pytest.raises(ValueError, match="multiple of 8, got 20.*size=24"):
+    with pytest.raises(ValueError, match=r"(?s)multiple of 8, got 20.*size=24"):
         train_heuristic(HeuristicTraining(size=20), HeuristicConfig(levels=3))  # before any map
     with pytest.raises(ValueError, match="multiples of 4"):
         HeuristicNet(HeuristicConfig(2, 2))(Tensor.zeros(1, 5, 6, 8))
