@@ -16,7 +16,7 @@ Detours are shaped by walls far away, so the net is a U-Net: it halves the map t
 (32x32 down to 4x4, where one 3x3 convolution spans the whole map) and doubles it back, joining
 each level with the detail it had on the way down; about 303 thousand weights. It is fully
 convolutional, so a net trained on 32x32 maps reads any ``(H, W)`` (padded with walls to a
-multiple of 8). The shipped net is trained (about 13 minutes on 2 cores) by
+multiple of 8). The shipped net is trained (about 15 minutes on 2 cores) by
 
     python -m neurosymbolic train --nets heuristic --out neurosymbolic/weights --force
 """
