@@ -4,6 +4,7 @@ headless (Agg) and in notebooks alike; the world and the agents never draw anyth
 """
 
 import io
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -238,13 +239,15 @@ def draw_success_sweep(
 
 def draw_heuristic_tradeoff(results: dict[str, list[MethodResult]], ax: Axes | None = None) -> Axes:
     """Search effort against path cost: cells expanded (relative to A* with Manhattan) on the x
-    axis, path cost over the optimum on the y axis; one colour per problem set, one marker a method.
-    Each point is a mean over problems; its bars span the 10th to 90th percentile of both."""
+    axis, path cost over the optimum on the y axis; one colour per problem set, one marker a method,
+    both named in the legend (labels beside the points would pile up near the optimum). Each point
+    is a mean over problems; its bars span the 10th to 90th percentile of both."""
     ax = _axes(ax, size=5.5)
-    markers = "osD^v<>Pp*"
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
+    methods = list(dict.fromkeys(r.method for rows in results.values() for r in rows))
+    marker_of = dict(zip(methods, itertools.cycle("osD^v<>Pp*X"), strict=False))
     for colour, (problem_set, rows) in zip(colours, results.items(), strict=False):
-        for marker, r in zip(markers, rows, strict=False):
+        for r in rows:
             point = (r.expanded_ratio, r.cost_ratio)
             low, high = r.expanded_spread()
             costs = r.cost_ratios or (r.cost_ratio,)
@@ -253,19 +256,20 @@ def draw_heuristic_tradeoff(results: dict[str, list[MethodResult]], ax: Axes | N
                 *point,
                 xerr=[[point[0] - low], [high - point[0]]],
                 yerr=[[max(point[1] - cost_low, 0.0)], [max(cost_high - point[1], 0.0)]],
-                fmt=marker,
+                fmt=marker_of[r.method],
                 color=colour,
                 markersize=7,
                 elinewidth=0.8,
                 alpha=0.8,
             )
-            ax.annotate(r.method, point, fontsize=7, xytext=(4, 3), textcoords="offset points")
-        ax.plot([], [], "o", color=colour, label=problem_set)
+        ax.plot([], [], "s", color=colour, label=problem_set)
+    for method, marker in marker_of.items():
+        ax.plot([], [], marker, color="black", markerfacecolor="none", label=method)
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
     ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("cells expanded / A* with Manhattan (lower is faster)")
     ax.set_ylabel("path cost / optimal (lower is better)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax
 
 

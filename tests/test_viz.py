@@ -140,6 +140,16 @@ def test_success_and_tradeoff_plots(world, episode):
     assert isinstance(ax, Axes) and "95%" in ax.get_xlabel()
     sweep = {0.4: [row], 0.8: [row]}
     assert isinstance(draw_success_sweep(sweep, "noise"), Axes)
-    result = MethodResult("A*", 10.0, 1.0, 1.0, 1.0, 1.0)
-    ax = draw_heuristic_tradeoff({"random maps": [result]})
+    plain = MethodResult("A*", 10.0, 1.0, 1.0, 1.0, 1.0)
+    learned = MethodResult("learned", 8.0, 0.8, 1.02, 1.1, 0.5, (0.6, 1.0), (1.0, 1.04))
+    ax = draw_heuristic_tradeoff({"random maps": [plain, learned], "rooms": [learned, plain]})
     assert ax.get_xlabel().startswith("cells expanded")
+    legend = {
+        t.get_text(): h
+        for t, h in zip(ax.get_legend().texts, ax.get_legend().legend_handles, strict=True)
+    }
+    assert list(legend) == ["random maps", "rooms", "A*", "learned"]  # each name once, no labels
+    assert legend["A*"].get_marker() != legend["learned"].get_marker()
+    assert not ax.texts  # no label beside a point: the legend names them
+    markers = [line.get_marker() for line in ax.lines if len(line.get_xdata())]  # the points
+    assert markers[0] == markers[3] and markers[1] == markers[2]  # a method keeps its marker
