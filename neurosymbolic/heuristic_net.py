@@ -45,6 +45,12 @@ class HeuristicConfig:
                 "help: the defaults (16, 3) read a 32x32 map down to 4x4."
             )
 
+    @property
+    def side_multiple(self) -> int:
+        """The net halves the map `levels` times, so the sides of a map it reads must be
+        multiples of this."""
+        return 2**self.levels
+
 
 FEATURES = 5  # input channels of map_features
 
@@ -78,24 +84,24 @@ class HeuristicNet:
     def __init__(self, config: HeuristicConfig | None = None):
         self.config = config or HeuristicConfig()
         ch, levels = self.config.channels, self.config.levels
-        self.widths = [ch * min(2**i, 4) for i in range(levels + 1)]  # e.g. 16, 32, 64, 64
-        sizes = [FEATURES] + self.widths
+        widths = [ch * min(2**i, 4) for i in range(levels + 1)]  # e.g. 16, 32, 64, 64
+        sizes = [FEATURES] + widths
         self.down = [
             [conv3x3(a, b), conv3x3(b, b)] for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         ]
         self.up = [
-            [conv3x3(self.widths[i + 1] + width, width), conv3x3(width, width)]
-            for i, width in reversed(list(enumerate(self.widths[:-1])))
+            [conv3x3(widths[i + 1] + width, width), conv3x3(width, width)]
+            for i, width in reversed(list(enumerate(widths[:-1])))
         ]
         self.head = nn.Conv2d(ch, 1, 1)
 
     def __call__(self, x: Tensor) -> Tensor:
         _, _, H, W = x.shape
-        scale = 2**self.config.levels
-        if H % scale or W % scale:
+        multiple = self.config.side_multiple
+        if H % multiple or W % multiple:
             raise ValueError(
                 f"this net halves the map {self.config.levels} times, so H and W must be "
-                f"multiples of {scale}, got {H}x{W}.\nhelp: cost_to_go pads a map with walls."
+                f"multiples of {multiple}, got {H}x{W}.\nhelp: cost_to_go pads a map with walls."
             )
         skips = []
         for level, (conv_a, conv_b) in enumerate(self.down):
@@ -114,7 +120,7 @@ class HeuristicNet:
 
     def cost_to_go(self, walls: np.ndarray, goal: Cell) -> np.ndarray:
         """The heuristic table ``(H, W)``: Manhattan distance to `goal` plus the predicted detour
-        (see `heuristic_table`). A map whose sides are not multiples of ``2**levels`` is read
+        (see `heuristic_table`). A map whose sides are not multiples of ``side_multiple`` is read
         with walls added below and to its right, which no path crosses."""
         walls = np.asarray(walls, dtype=bool)
         if walls.ndim != 2:
@@ -122,8 +128,8 @@ class HeuristicNet:
                 f"walls must be an (H, W) map, got shape {walls.shape}.\nhelp: pass world.walls."
             )
         H, W = walls.shape
-        scale = 2**self.config.levels
-        padded = np.pad(walls, ((0, -H % scale), (0, -W % scale)), constant_values=True)
+        multiple = self.config.side_multiple
+        padded = np.pad(walls, ((0, -H % multiple), (0, -W % multiple)), constant_values=True)
         x = map_features(padded, goal)  # (5, H', W')
         detour = np.expm1(self(Tensor(x[None])).numpy()[0, 0])  # (H', W'), cells
         manhattan = x[2] * sum(padded.shape)  # (H', W'), steps
@@ -193,12 +199,12 @@ def train_heuristic(
     """Train a `HeuristicNet` on generated maps: mean squared detour error over reachable cells."""
     training = training or HeuristicTraining()
     config = config or HeuristicConfig()
-    scale = 2**config.levels
-    if training.size % scale:
+    multiple = config.side_multiple
+    if training.size % multiple:
         raise ValueError(
             f"the net halves its maps {config.levels} times, so the training maps' size must be a "
-            f"multiple of {scale}, got {training.size}.\nhelp: e.g. size="
-            f"{-(-training.size // scale) * scale}, or fewer levels."
+            f"multiple of {multiple}, got {training.size}.\nhelp: e.g. size="
+            f"{-(-training.size // multiple) * multiple}, or fewer levels."
         )
     Tensor.manual_seed(training.seed)
     model = HeuristicNet(config)
